@@ -1,0 +1,49 @@
+"""The ``asr-ee`` console script: one subcommand per user-facing job, each a thin wrapper.
+
+Each subcommand lives in ``asr_ee/commands/<name>.py`` and exposes ``register(subparsers)``, which
+adds its parser and sets ``func`` to a callable taking the parsed args and returning an exit code.
+Modules are imported only when their subcommand is listed, so ``asr-ee --help`` stays fast and an
+error in one command cannot break another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "build_parser"]
+
+COMMANDS = ["prepare", "train", "average", "info", "evaluate", "transcribe", "mic"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="asr-ee",
+        description="Streaming speech recognition with early-exit encoders.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"asr_ee.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"asr_ee.commands.{name}":
+                continue  # command not part of this build
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

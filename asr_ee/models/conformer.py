@@ -1,0 +1,225 @@
+"""Conformer layer with a streaming ``infer`` twin.
+
+Shapes: B batch, T frames, C chunk frames, D model dim, H heads, Dh = D / H, K conv kernel,
+P cached (left-context) frames.
+
+The layer follows ``torchaudio.models.ConformerLayer`` (macaron half-step feed-forwards, pre-norm
+self-attention, convolution module with BatchNorm, final LayerNorm) so the weights of a torchaudio
+layer load into it, with two streaming changes, both switchable: rotary position embeddings on
+queries and keys (torchaudio's layer has no positional information), and a causal depthwise
+convolution. ``forward`` runs a whole (masked) sequence; ``infer`` runs one chunk against a
+:class:`LayerState` cache and gives the same numbers as ``forward`` under the same chunk mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["LayerState", "ConformerLayer", "rotary_tables"]
+
+
+@dataclass
+class LayerState:
+    """Streaming cache of one Conformer layer.
+
+    Attributes:
+        key: (B, H, P, Dh) rotated keys of the last P frames (P <= left context).
+        value: (B, H, P, Dh) values of the same frames.
+        conv: (B, D, K - 1) inputs of the depthwise convolution for the last K - 1 frames.
+    """
+
+    key: torch.Tensor
+    value: torch.Tensor
+    conv: torch.Tensor
+
+    @classmethod
+    def initial(cls, batch_size: int, d_model: int, num_heads: int, conv_kernel: int,
+                device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> "LayerState":
+        head_dim = d_model // num_heads
+        empty = torch.zeros(batch_size, num_heads, 0, head_dim, device=device, dtype=dtype)
+        return cls(key=empty, value=empty.clone(),
+                   conv=torch.zeros(batch_size, d_model, conv_kernel - 1, device=device, dtype=dtype))
+
+    @staticmethod
+    def stack(states: list["LayerState"]) -> "LayerState":
+        return LayerState(key=torch.cat([s.key for s in states]), value=torch.cat([s.value for s in states]),
+                          conv=torch.cat([s.conv for s in states]))
+
+    def unstack(self) -> list["LayerState"]:
+        return [LayerState(key=self.key[i:i + 1], value=self.value[i:i + 1], conv=self.conv[i:i + 1])
+                for i in range(self.key.size(0))]
+
+
+def rotary_tables(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables (T, Dh/2) for absolute frame positions (computed in float64 so hour-long
+    streams keep full precision)."""
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device)
+                                  / head_dim))
+    angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
+    return torch.cos(angles).float(), torch.sin(angles).float()
+
+
+def _keep_last(x: torch.Tensor, frames: int | None) -> torch.Tensor:
+    """The last ``frames`` entries of x along dim 2 (all of them for None)."""
+    if frames is None or x.size(2) <= frames:
+        return x
+    return x[:, :, x.size(2) - frames:]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x: (B, H, T, Dh); cos/sin: (T, Dh/2)
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)
+
+
+class _FeedForward(nn.Module):
+    def __init__(self, d_model: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.sequential = nn.Sequential(
+            nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.SiLU(), nn.Dropout(dropout),
+            nn.Linear(hidden, d_model), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sequential(x)
+
+
+class _SelfAttention(nn.Module):
+    """Multi-head self-attention with optional rotary positions and a key/value cache."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float, rotary: bool) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = d_model // num_heads
+        self.rotary = rotary
+        self.dropout = dropout
+        self.in_proj = nn.Linear(d_model, 3 * d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def project_kv(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values (B, H, T, Dh) of normalized inputs x (B, T, D)."""
+        d = x.size(-1)
+        k = F.linear(x, self.in_proj.weight[d:2 * d], self.in_proj.bias[d:2 * d])
+        v = F.linear(x, self.in_proj.weight[2 * d:], self.in_proj.bias[2 * d:])
+        k, v = (t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (k, v))
+        if self.rotary and rope is not None:
+            k = _rotate(k, *rope)
+        return k, v
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None,
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x: (B, T, D); mask: bool, broadcastable to (B, H, T, P + T), True = attend.
+
+        Returns the output (B, T, D) and the keys/values (B, H, P + T, Dh) it attended to.
+        """
+        q, k, v = self.in_proj(x).unflatten(-1, (3, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)
+        if self.rotary and rope is not None:
+            q, k = _rotate(q, *rope), _rotate(k, *rope)
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out_proj(y.transpose(1, 2).flatten(2)), k, v
+
+
+class _ConvModule(nn.Module):
+    """LayerNorm, pointwise conv + GLU, depthwise conv (causal or centred), norm, SiLU, pointwise."""
+
+    def __init__(self, d_model: int, kernel: int, dropout: float, causal: bool, norm: str) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.causal = causal
+        self.layer_norm = nn.LayerNorm(d_model)
+        self.pointwise1 = nn.Conv1d(d_model, 2 * d_model, 1)
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel, groups=d_model)
+        self.norm = nn.BatchNorm1d(d_model) if norm == "batch" else nn.LayerNorm(d_model)
+        self.pointwise2 = nn.Conv1d(d_model, d_model, 1)
+        self.dropout = nn.Dropout(dropout)
+
+    def pre_depthwise(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) -> depthwise conv inputs (B, D, T)."""
+        return F.glu(self.pointwise1(self.layer_norm(x).transpose(1, 2)), dim=1)
+
+    def _post_depthwise(self, y: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.norm, nn.LayerNorm):
+            y = self.norm(y.transpose(1, 2)).transpose(1, 2)
+        else:
+            y = self.norm(y)
+        return self.dropout(self.pointwise2(F.silu(y))).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, cache: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x: (B, T, D) -> (B, T, D), and the new cache (B, D, K-1) when streaming."""
+        h = self.pre_depthwise(x)  # (B, D, T)
+        if cache is not None:
+            h = torch.cat([cache, h], dim=2)
+            new_cache = h[:, :, h.size(2) - (self.kernel - 1):]
+        elif self.causal:
+            h, new_cache = F.pad(h, (self.kernel - 1, 0)), None
+        else:
+            pad = (self.kernel - 1) // 2
+            h, new_cache = F.pad(h, (pad, self.kernel - 1 - pad)), None
+        return self._post_depthwise(self.depthwise(h)), new_cache
+
+
+class ConformerLayer(nn.Module):
+    """One Conformer layer (macaron FFN, MHSA, conv module, FFN, LayerNorm)."""
+
+    def __init__(self, *, d_model: int, num_heads: int, ffn_dim: int, conv_kernel: int,
+                 dropout: float = 0.0, causal: bool = True, rotary: bool = True,
+                 conv_norm: str = "batch") -> None:
+        super().__init__()
+        self.d_model, self.num_heads, self.conv_kernel = d_model, num_heads, conv_kernel
+        self.ffn1 = _FeedForward(d_model, ffn_dim, dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(d_model)
+        self.self_attn = _SelfAttention(d_model, num_heads, dropout, rotary)
+        self.self_attn_dropout = nn.Dropout(dropout)
+        self.conv_module = _ConvModule(d_model, conv_kernel, dropout, causal, conv_norm)
+        self.ffn2 = _FeedForward(d_model, ffn_dim, dropout)
+        self.final_layer_norm = nn.LayerNorm(d_model)
+
+    def _run(self, x: torch.Tensor, mask: torch.Tensor | None, rope, state: LayerState | None,
+             max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState | None]:
+        x = x + 0.5 * self.ffn1(x)
+        cache = (state.key, state.value) if state is not None else None
+        attn, k, v = self.self_attn(self.self_attn_layer_norm(x), mask, rope, cache)
+        x = x + self.self_attn_dropout(attn)
+        conv, conv_cache = self.conv_module(x, state.conv if state is not None else None)
+        x = x + conv
+        x = self.final_layer_norm(x + 0.5 * self.ffn2(x))
+        if state is None:
+            return x, None
+        return x, LayerState(key=_keep_last(k, max_cache_frames), value=_keep_last(v, max_cache_frames),
+                             conv=conv_cache)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
+                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """x: (B, T, D); mask: bool (B or 1, 1, T, T), True = attend. Returns (B, T, D)."""
+        return self._run(x, mask, rope, None, None)[0]
+
+    def infer(self, x: torch.Tensor, state: LayerState, rope: tuple[torch.Tensor, torch.Tensor] | None,
+              max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState]:
+        """One chunk x: (B, C, D) attending to itself and the cached frames. Returns (B, C, D) and
+        the new state, whose key/value cache keeps at most ``max_cache_frames`` frames (None: all)."""
+        if not self.conv_module.causal:
+            raise RuntimeError("streaming inference needs a causal convolution (EncoderConfig.causal)")
+        out, new_state = self._run(x, None, rope, state, max_cache_frames)
+        assert new_state is not None
+        return out, new_state
+
+    def fill_state(self, hidden: torch.Tensor, state: LayerState,
+                   rope: tuple[torch.Tensor, torch.Tensor] | None, max_cache_frames: int | None) -> LayerState:
+        """Cache entries for frames this layer skipped, taking ``hidden`` (B, C, D) (the output of
+        the exit where the chunk stopped) as if it were this layer's input ("copy" strategy)."""
+        k, v = self.self_attn.project_kv(self.self_attn_layer_norm(hidden), rope)
+        k, v = torch.cat([state.key, k], dim=2), torch.cat([state.value, v], dim=2)
+        conv = torch.cat([state.conv, self.conv_module.pre_depthwise(hidden)], dim=2)
+        return LayerState(key=_keep_last(k, max_cache_frames), value=_keep_last(v, max_cache_frames),
+                          conv=_keep_last(conv, self.conv_kernel - 1))

@@ -1,0 +1,245 @@
+"""Early-exit encoder: subsampling, Conformer blocks with a CTC exit after each, optional
+Splitformer branches. ``forward`` trains (all exits, chunk mask); ``infer`` streams one chunk and
+stops at the first exit a decision function accepts.
+
+Shapes: B batch, T fbank frames, T' encoder frames (40 ms), C chunk frames, D model dim, V vocab.
+
+A *block* is the run of layers between two exits; block ``b`` ends at ``exit_layers[b]``.
+
+When a chunk stops early, the layers above have no cache for its frames. ``infer`` offers the two
+known answers (``SkipPolicy``):
+
+* ``copy``: the stopping exit's hidden states stand in for the skipped layers' inputs; each skipped
+  layer projects them into its key/value and convolution caches (cheap, approximate).
+* ``recompute``: the chunk's hidden states are kept; when a later chunk goes deeper, the skipped
+  blocks are first run on the kept chunks that are still inside the left-context window, in order
+  (exact within the window, costs compute only when a later chunk goes deep).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from asr_ee.models.config import EncoderConfig
+from asr_ee.models.conformer import ConformerLayer, LayerState, rotary_tables
+from asr_ee.models.masks import attention_mask
+from asr_ee.models.splitformer import SplitBranch
+from asr_ee.models.subsampling import Conv2dSubsampling
+
+__all__ = ["EarlyExitEncoder", "EncoderState", "PendingChunk", "SkipPolicy", "ChunkOutput",
+           "ExitDecision"]
+
+# decide(exit_index, log_probs (B, C, V)) -> True to stop at this exit
+ExitDecision = Callable[[int, torch.Tensor], bool]
+
+
+class SkipPolicy(str, enum.Enum):
+    COPY = "copy"
+    RECOMPUTE = "recompute"
+
+
+@dataclass
+class PendingChunk:
+    """A chunk that stopped before the last exit (kept for ``SkipPolicy.RECOMPUTE``).
+
+    Attributes:
+        hidden: (B, C, D) output of block ``next_block - 1``.
+        start: encoder frame index of its first frame.
+        next_block: first block not yet run on it.
+    """
+
+    hidden: torch.Tensor
+    start: int
+    next_block: int
+
+
+@dataclass
+class EncoderState:
+    """Everything a stream carries from one chunk to the next.
+
+    Attributes:
+        subsampling: (B, M, F) fbank frames not yet consumed by the subsampling.
+        layers: one :class:`LayerState` per Conformer layer.
+        branches: one :class:`LayerState` per Splitformer branch (in block order).
+        frames_done: encoder frames processed so far (the next chunk's first position).
+        pending: chunks kept for lazy recomputation, oldest first.
+    """
+
+    subsampling: torch.Tensor
+    layers: list[LayerState]
+    branches: list[LayerState]
+    frames_done: int = 0
+    pending: list[PendingChunk] = field(default_factory=list)
+
+    @classmethod
+    def initial(cls, cfg: EncoderConfig, batch_size: int = 1, device: torch.device | None = None) -> "EncoderState":
+        def layer() -> LayerState:
+            return LayerState.initial(batch_size, cfg.d_model, cfg.num_heads, cfg.conv_kernel, device)
+
+        return cls(subsampling=torch.zeros(batch_size, 0, cfg.num_mel_bins, device=device),
+                   layers=[layer() for _ in range(cfg.num_layers)],
+                   branches=[layer() for _ in cfg.resolved_split_exit_layers()])
+
+    def memory_bytes(self) -> int:
+        tensors = [self.subsampling] + [p.hidden for p in self.pending]
+        for s in self.layers + self.branches:
+            tensors += [s.key, s.value, s.conv]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass
+class ChunkOutput:
+    """Result of :meth:`EarlyExitEncoder.infer` for one chunk.
+
+    Attributes:
+        log_probs: (B, C, V) CTC log-posteriors of the exit the chunk stopped at (C may be 0).
+        exit_index: index into ``exit_layers`` of that exit (-1 when no frame was produced).
+        blocks_run: blocks evaluated for this chunk, including lazy recomputation of earlier chunks,
+            in units of chunk-blocks (a catch-up of one earlier chunk through one block counts 1).
+        state: the new state.
+    """
+
+    log_probs: torch.Tensor
+    exit_index: int
+    blocks_run: float
+    state: EncoderState
+
+
+class EarlyExitEncoder(nn.Module):
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.subsampling = Conv2dSubsampling(num_mel_bins=cfg.num_mel_bins, d_model=cfg.d_model,
+                                             channels=cfg.subsampling_channels)
+        self.layers = nn.ModuleList([self._make_layer() for _ in range(cfg.num_layers)])
+        self.exits = nn.ModuleList([nn.Sequential(nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.vocab_size))
+                                    for _ in cfg.exit_layers])
+        split = cfg.resolved_split_exit_layers()
+        self.branch_of_block = {cfg.exit_layers.index(layer): i for i, layer in enumerate(split)}
+        self.branches = nn.ModuleList([SplitBranch(self._make_layer()) for _ in split])
+        bounds = [0] + list(cfg.exit_layers)
+        self.block_layers = [range(bounds[b], bounds[b + 1]) for b in range(len(cfg.exit_layers))]
+
+    def _make_layer(self) -> ConformerLayer:
+        c = self.cfg
+        return ConformerLayer(d_model=c.d_model, num_heads=c.num_heads, ffn_dim=c.ffn_dim, conv_kernel=c.conv_kernel,
+                              dropout=c.dropout, causal=c.causal, rotary=c.positional == "rope",
+                              conv_norm=c.conv_norm)
+
+    @property
+    def num_exits(self) -> int:
+        return len(self.cfg.exit_layers)
+
+    def _rope(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return rotary_tables(torch.arange(start, start + length, device=device), self.cfg.d_model // self.cfg.num_heads)
+
+    def exit_log_probs(self, exit_index: int, hidden: torch.Tensor) -> torch.Tensor:
+        return self.exits[exit_index](hidden).log_softmax(dim=-1)
+
+    # ------------------------------------------------------------------ training / offline
+    def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, *, chunk_frames: int | None = None,
+                left_context_chunks: int | None = None, num_exits: int | None = None
+                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """feats: (B, T, F), feat_lens: (B,). Returns per-exit log-probs [(B, T', V)] and lengths (B,).
+
+        ``chunk_frames=None`` is full context; ``num_exits`` stops after that many exits.
+        """
+        x, lens = self.subsampling(feats, feat_lens)  # (B, T', D)
+        mask = attention_mask(lens, x.size(1), chunk_frames, left_context_chunks)
+        rope = self._rope(0, x.size(1), x.device)
+        outputs = []
+        for b in range(num_exits or self.num_exits):
+            block_in = x
+            for i in self.block_layers[b]:
+                x = self.layers[i](x, mask, rope)
+            if b in self.branch_of_block:
+                x = x + self.branches[self.branch_of_block[b]](block_in, lens, chunk_frames, left_context_chunks)
+            outputs.append(self.exit_log_probs(b, x))
+        return outputs, lens
+
+    # ------------------------------------------------------------------ streaming
+    def initial_state(self, batch_size: int = 1, device: torch.device | None = None) -> EncoderState:
+        return EncoderState.initial(self.cfg, batch_size, device)
+
+    def _run_block(self, b: int, x: torch.Tensor, start: int, state: EncoderState,
+                   left_context_frames: int | None) -> torch.Tensor:
+        rope = self._rope(start, x.size(1), x.device)
+        block_in = x
+        for i in self.block_layers[b]:
+            x, state.layers[i] = self.layers[i].infer(x, state.layers[i], rope, left_context_frames)
+        if b in self.branch_of_block:
+            j = self.branch_of_block[b]
+            half_left = None if left_context_frames is None else left_context_frames // 2
+            y, state.branches[j] = self.branches[j].infer(block_in, start, state.branches[j], half_left)
+            x = x + y
+        return x
+
+    def _fill_block(self, b: int, hidden: torch.Tensor, start: int, state: EncoderState,
+                    left_context_frames: int | None) -> None:
+        rope = self._rope(start, hidden.size(1), hidden.device)
+        for i in self.block_layers[b]:
+            state.layers[i] = self.layers[i].fill_state(hidden, state.layers[i], rope, left_context_frames)
+        if b in self.branch_of_block:
+            j = self.branch_of_block[b]
+            half_left = None if left_context_frames is None else left_context_frames // 2
+            state.branches[j] = self.branches[j].fill_state(hidden, start, state.branches[j], half_left)
+
+    def _catch_up(self, b: int, state: EncoderState, start: int, left_context_frames: int | None,
+                  chunk_frames: int) -> float:
+        """Run block b on kept chunks that need it and are still in the window; returns work done."""
+        if left_context_frames is not None:
+            state.pending = [p for p in state.pending if p.start + p.hidden.size(1) > start - left_context_frames]
+        work = 0.0
+        for p in state.pending:
+            if p.next_block == b:
+                p.hidden = self._run_block(b, p.hidden, p.start, state, left_context_frames)
+                p.next_block += 1
+                work += p.hidden.size(1) / chunk_frames
+        state.pending = [p for p in state.pending if p.next_block < self.num_exits]
+        return work
+
+    @torch.no_grad()
+    def infer(self, feats: torch.Tensor, state: EncoderState, *, left_context_frames: int | None,
+              decide: ExitDecision | None = None, max_exit: int | None = None,
+              skip_policy: SkipPolicy = SkipPolicy.RECOMPUTE) -> ChunkOutput:
+        """Stream one chunk.
+
+        Args:
+            feats: (B, N, F) new fbank frames; with the subsampling cache they must yield exactly
+                one chunk of encoder frames (the caller aligns chunks, see ``streaming``).
+            state: from :meth:`initial_state` or the previous call (updated in place and returned).
+            left_context_frames: attention cache size (chunk_frames * left_context_chunks), None = all.
+            decide: stop at the first exit for which ``decide(exit_index, log_probs)`` is True;
+                None runs to ``max_exit``.
+            max_exit: deepest exit index allowed (the compute-load cap); None = the last exit.
+        """
+        frames, state.subsampling = self.subsampling.infer(feats, state.subsampling)
+        chunk = frames.size(1)
+        if chunk == 0:
+            return ChunkOutput(frames.new_zeros(frames.size(0), 0, self.cfg.vocab_size), -1, 0.0, state)
+        if self.branches and state.frames_done % 2:
+            raise ValueError("Splitformer streams need even-sized chunks (the branch runs at half rate)")
+        start, last = state.frames_done, self.num_exits - 1 if max_exit is None else min(max_exit, self.num_exits - 1)
+        x, work, log_probs, b = frames, 0.0, None, 0
+        for b in range(last + 1):
+            if skip_policy == SkipPolicy.RECOMPUTE and state.pending:
+                work += self._catch_up(b, state, start, left_context_frames, chunk)
+            x = self._run_block(b, x, start, state, left_context_frames)
+            work += 1.0
+            log_probs = self.exit_log_probs(b, x)
+            if b == last or (decide is not None and decide(b, log_probs)):
+                break
+        if b < self.num_exits - 1:
+            if skip_policy == SkipPolicy.COPY:
+                for skipped in range(b + 1, self.num_exits):
+                    self._fill_block(skipped, x, start, state, left_context_frames)
+            else:
+                state.pending.append(PendingChunk(hidden=x, start=start, next_block=b + 1))
+        state.frames_done += chunk
+        assert log_probs is not None
+        return ChunkOutput(log_probs, b, work, state)

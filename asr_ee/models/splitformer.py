@@ -1,0 +1,74 @@
+"""Splitformer branch: beside an exit block, one Conformer layer runs on the block's input
+downsampled 2x in time; its output is upsampled back and added to the block's output.
+
+Shapes: B batch, T frames, T2 = ceil(T / 2) half-rate frames, D model dim.
+
+Downsampling averages frame pairs (2t, 2t+1) and upsampling repeats each half-rate frame twice,
+so with even chunk sizes every chunk maps onto whole half-rate chunks: the branch streams with its
+own cache under the chunk mask of half the chunk size and the same number of left chunks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from asr_ee.models.conformer import ConformerLayer, LayerState, rotary_tables
+from asr_ee.models.masks import attention_mask
+
+__all__ = ["SplitBranch", "downsample2x", "upsample2x"]
+
+
+def downsample2x(x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Average frame pairs: (B, T, D) -> (B, T2, D); a lone last frame (odd length) is kept as is.
+    Padded frames (beyond ``lengths``) never mix into valid ones."""
+    frames = x.size(1)
+    valid = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if lengths is None else \
+        (torch.arange(frames, device=x.device)[None] < lengths[:, None]).to(x.dtype)
+    if frames % 2:
+        x, valid = F.pad(x, (0, 0, 0, 1)), F.pad(valid, (0, 1))
+    summed = (x * valid[..., None]).unflatten(1, (-1, 2)).sum(2)
+    count = valid.unflatten(1, (-1, 2)).sum(2).clamp(min=1.0)
+    down_lengths = None if lengths is None else (lengths + 1) // 2
+    return summed / count[..., None], down_lengths
+
+
+def upsample2x(y: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B, T2, D) -> (B, frames, D) by repeating each frame twice."""
+    return y.repeat_interleave(2, dim=1)[:, :frames]
+
+
+class SplitBranch(nn.Module):
+    def __init__(self, layer: ConformerLayer) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def _rope(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        return rotary_tables(torch.arange(start, start + length, device=device),
+                             self.layer.d_model // self.layer.num_heads)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_frames: int | None,
+                left_context_chunks: int | None) -> torch.Tensor:
+        """x: (B, T, D) block input -> (B, T, D) to add to the block output."""
+        if chunk_frames is not None and chunk_frames % 2:
+            raise ValueError(f"Splitformer needs even chunk sizes, got {chunk_frames}")
+        down, down_lengths = downsample2x(x, lengths)
+        assert down_lengths is not None
+        half_chunk = None if chunk_frames is None else chunk_frames // 2
+        mask = attention_mask(down_lengths, down.size(1), half_chunk, left_context_chunks)
+        y = self.layer(down, mask, self._rope(0, down.size(1), x.device))
+        return upsample2x(y, x.size(1))
+
+    def infer(self, x: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
+              ) -> tuple[torch.Tensor, LayerState]:
+        """One chunk x: (B, C, D) starting at encoder frame ``start`` (even)."""
+        down, _ = downsample2x(x)
+        y, state = self.layer.infer(down, state, self._rope(start // 2, down.size(1), x.device), left_context_frames)
+        return upsample2x(y, x.size(1)), state
+
+    def fill_state(self, hidden: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
+                   ) -> LayerState:
+        down, _ = downsample2x(hidden)
+        return self.layer.fill_state(down, state, self._rope(start // 2, down.size(1), hidden.device),
+                                     left_context_frames)
