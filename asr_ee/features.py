@@ -1,17 +1,20 @@
 """Feature extraction settings shared by corpus preparation, training and streaming.
 
-80-dim log-mel fbank from lhotse, 25 ms windows every 10 ms, with ``snip_edges=True``: frame ``i``
-covers samples ``[160 i, 160 i + 400)`` and nothing else, so a stream can compute each frame as soon
-as its 400 samples have arrived and get exactly what the offline extractor computes (lhotse's
-default ``snip_edges=False`` reflects the signal around both ends, which a stream cannot know).
+80-dim log-mel fbank from lhotse, 25 ms windows every 10 ms, lhotse's defaults otherwise
+(``snip_edges=False``: ``round(duration / 10 ms)`` frames, the signal reflected at both ends, which
+lhotse's manifests require). Frame ``i`` covers samples ``[160 i - 120, 160 i + 280)``; the first
+120 samples are mirrored before the start and the tail is mirrored after the end.
+:class:`StreamingFbank` reproduces that exactly on a stream: it emits each frame as soon as its
+window has arrived and the last few frames when the stream is finished.
 """
 
 from __future__ import annotations
 
+import torch
 from lhotse import Fbank, FbankConfig
 
 __all__ = ["SAMPLE_RATE", "NUM_MEL_BINS", "FRAME_SHIFT_S", "FRAME_SHIFT_SAMPLES", "FRAME_LENGTH_SAMPLES",
-           "fbank_config", "make_fbank", "num_frames"]
+           "fbank_config", "make_fbank", "num_frames", "StreamingFbank"]
 
 SAMPLE_RATE = 16000
 NUM_MEL_BINS = 80
@@ -22,7 +25,7 @@ FRAME_LENGTH_SAMPLES = 400
 
 def fbank_config() -> FbankConfig:
     return FbankConfig(sampling_rate=SAMPLE_RATE, num_filters=NUM_MEL_BINS, frame_shift=FRAME_SHIFT_S,
-                       frame_length=0.025, snip_edges=True, dither=0.0)
+                       frame_length=0.025, snip_edges=False, dither=0.0)
 
 
 def make_fbank() -> Fbank:
@@ -31,7 +34,72 @@ def make_fbank() -> Fbank:
 
 
 def num_frames(num_samples: int) -> int:
-    """Number of fbank frames for ``num_samples`` samples (``snip_edges=True``)."""
-    if num_samples < FRAME_LENGTH_SAMPLES:
-        return 0
-    return 1 + (num_samples - FRAME_LENGTH_SAMPLES) // FRAME_SHIFT_SAMPLES
+    """Number of fbank frames for ``num_samples`` samples (lhotse's rounding)."""
+    return (num_samples + FRAME_SHIFT_SAMPLES // 2) // FRAME_SHIFT_SAMPLES
+
+
+_LEFT_PAD = (FRAME_LENGTH_SAMPLES - FRAME_SHIFT_SAMPLES) // 2  # 120 mirrored samples before the start
+
+
+class StreamingFbank:
+    """Incremental fbank equal to ``make_fbank().extract`` on the whole signal.
+
+    ``accept(samples)`` returns the frames (N, 80) whose windows are complete; ``finish()`` returns
+    the remaining frames, computed against the mirrored tail exactly as the offline extractor does.
+    Memory stays bounded: only the samples of the next window are kept.
+    """
+
+    def __init__(self) -> None:
+        self._module = make_fbank().extractor
+        self._buffer = torch.zeros(0)  # padded-signal samples from the next frame's start
+        self._head = torch.zeros(0)    # first samples (for the left mirror) until there are enough
+        self._started = False
+        self.frames_done = 0
+        self.samples_seen = 0
+        self._tail = torch.zeros(0)    # last samples seen, for the right mirror
+
+    def _frames_from(self, padded: torch.Tensor, count: int) -> torch.Tensor:
+        if count <= 0:
+            return torch.zeros(0, NUM_MEL_BINS)
+        strided = padded[: (count - 1) * FRAME_SHIFT_SAMPLES + FRAME_LENGTH_SAMPLES].unsqueeze(0)
+        strided = strided.as_strided((1, count, FRAME_LENGTH_SAMPLES), (strided.numel(), FRAME_SHIFT_SAMPLES, 1))
+        with torch.no_grad():
+            windows, log_energy = self._module.wav2win._forward_strided(strided)
+            return self._module._forward_strided(windows, log_energy)[0]
+
+    def accept(self, samples: torch.Tensor) -> torch.Tensor:
+        samples = samples.to(torch.float32).flatten()
+        self.samples_seen += samples.numel()
+        self._tail = torch.cat([self._tail, samples])[-FRAME_LENGTH_SAMPLES:]
+        if not self._started:
+            self._head = torch.cat([self._head, samples])
+            if self._head.numel() < _LEFT_PAD + 1:
+                return torch.zeros(0, NUM_MEL_BINS)
+            self._buffer = torch.cat([torch.flip(self._head[:_LEFT_PAD], (0,)), self._head])
+            self._head, self._started = torch.zeros(0), True
+        else:
+            self._buffer = torch.cat([self._buffer, samples])
+        count = max(0, (self._buffer.numel() - FRAME_LENGTH_SAMPLES) // FRAME_SHIFT_SAMPLES + 1)
+        count = min(count, num_frames(self.samples_seen) - self.frames_done)
+        return self._emit(count)
+
+    def _emit(self, count: int) -> torch.Tensor:
+        feats = self._frames_from(self._buffer, count)
+        self._buffer = self._buffer[count * FRAME_SHIFT_SAMPLES:]
+        self.frames_done += max(count, 0)
+        return feats
+
+    def finish(self) -> torch.Tensor:
+        """Frames left once the stream has ended (mirrored tail)."""
+        total = num_frames(self.samples_seen)
+        remaining = total - self.frames_done
+        if remaining <= 0:
+            return torch.zeros(0, NUM_MEL_BINS)
+        if not self._started:  # shorter than the left mirror: use the offline path
+            feats = make_fbank().extract(self._head.numpy(), SAMPLE_RATE)
+            self.frames_done = total
+            return torch.from_numpy(feats)
+        needed = (remaining - 1) * FRAME_SHIFT_SAMPLES + FRAME_LENGTH_SAMPLES - self._buffer.numel()
+        if needed > 0:
+            self._buffer = torch.cat([self._buffer, torch.flip(self._tail[-needed:], (0,))])
+        return self._emit(remaining)

@@ -1,0 +1,111 @@
+"""Checkpoint files: atomic writes, listing, averaging, and loading a model for inference.
+
+A training checkpoint holds ``encoder_config`` (the arguments that rebuild the model), ``model``
+and the optimizer/sampler/RNG state. An exported model (``export_model``) holds only the config,
+the weights (optionally float16, to ship small) and the tokenizer's bytes, so one file is a model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asr_ee.config import from_dict
+from asr_ee.models import EarlyExitEncoder, EncoderConfig, build_encoder
+
+__all__ = ["atomic_save", "load_checkpoint", "list_checkpoints", "average_checkpoints", "export_model",
+           "load_model", "CheckpointError"]
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated or not an asr_ee checkpoint."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``: a run
+    killed mid-write leaves the previous checkpoint intact and never a half-written one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({e}); it may be truncated: use an "
+                              "earlier checkpoint") from e
+
+
+def _step_key(path: Path) -> tuple[int, int]:
+    m = re.search(r"(step|epoch)-(\d+)", path.name)
+    return (0, 0) if m is None else (int(m.group(2)), 1 if m.group(1) == "step" else 0)
+
+
+def list_checkpoints(ckpt_dir: str | Path, prefix: str = "") -> list[Path]:
+    """Checkpoints in ``ckpt_dir`` oldest first (by modification order of the run: mtime)."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    files = [p for p in ckpt_dir.glob(f"{prefix}*.pt") if not p.name.startswith(".")]
+    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, _step_key(p)))
+
+
+def average_checkpoints(paths: list[Path]) -> dict:
+    """Element-wise mean of the model weights of ``paths`` (integer buffers taken from the last)."""
+    if not paths:
+        raise CheckpointError("no checkpoints to average")
+    states = [load_checkpoint(p) for p in paths]
+    avg = {}
+    for key, value in states[-1]["model"].items():
+        if value.is_floating_point():
+            avg[key] = sum(s["model"][key].double() for s in states).div(len(states)).to(value.dtype)
+        else:
+            avg[key] = value
+    out = dict(states[-1])
+    out["model"] = avg
+    out["averaged_from"] = [str(p) for p in paths]
+    return out
+
+
+def export_model(checkpoint: dict, tokenizer_path: str | Path, out_path: str | Path, half: bool = True,
+                 extra: dict | None = None) -> None:
+    """Write a self-contained inference model: config, weights, tokenizer."""
+    weights = {k: (v.half() if half and v.is_floating_point() else v) for k, v in checkpoint["model"].items()}
+    atomic_save({"format": "asr_ee-model-v1", "encoder_config": checkpoint["encoder_config"], "model": weights,
+                 "tokenizer": Path(tokenizer_path).read_bytes(), "info": extra or {}}, out_path)
+
+
+def load_model(path: str | Path) -> tuple[EarlyExitEncoder, bytes | None, dict]:
+    """Load a training checkpoint or an exported model for inference (float32, eval mode).
+
+    Returns the encoder, the tokenizer model bytes (None for training checkpoints) and the
+    checkpoint's ``info`` dict.
+    """
+    state = load_checkpoint(path)
+    if "encoder_config" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is not an asr_ee checkpoint (no encoder_config/model)")
+    cfg = from_dict(EncoderConfig, state["encoder_config"])
+    model = build_encoder(cfg)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    return model.eval(), state.get("tokenizer"), state.get("info", {})
+
+
+

@@ -1,0 +1,111 @@
+"""Training data pipeline: lhotse samplers, dataset and train-time augmentation.
+
+Knows nothing about the model it feeds. Batches come from ``DynamicBucketingSampler`` (buckets by
+duration, total duration per batch capped), ``K2SpeechRecognitionDataset`` with precomputed or
+on-the-fly features, noise mixing (``CutMix`` against the recipe's noise cuts; mixed in the fbank
+domain when features are precomputed), reverberation (on-the-fly features only: it needs audio)
+and SpecAugment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from lhotse import CutSet
+from lhotse.dataset import (CutMix, DynamicBucketingSampler, K2SpeechRecognitionDataset, OnTheFlyFeatures,
+                            PrecomputedFeatures, ReverbWithImpulseResponse, SpecAugment)
+
+from asr_ee.config import ConfigError
+from asr_ee.features import make_fbank
+
+__all__ = ["DataConfig", "load_cuts", "make_train_loader", "make_valid_loader", "batch_lengths"]
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is batched and augmented (paths relative to ``data_dir``)."""
+
+    data_dir: str = "data/offline_tts_small"
+    train_cuts: list[str] = field(default_factory=lambda: ["cuts_train.jsonl.gz"])
+    valid_cuts: str = "cuts_dev.jsonl.gz"
+    noise_cuts: str | None = "cuts_noise.jsonl.gz"
+    tokenizer: str = "tokenizer/bpe.model"
+    max_duration: float = 80.0
+    num_buckets: int = 10
+    max_cut_duration: float = 20.0
+    on_the_fly_features: bool = False
+    noise_prob: float = 0.5
+    noise_snr: list[float] = field(default_factory=lambda: [5.0, 25.0])
+    reverb_prob: float = 0.0
+    spec_augment: bool = True
+    num_workers: int = 0
+
+    def path(self, name: str) -> Path:
+        return Path(self.data_dir) / name
+
+
+def load_cuts(path: Path) -> CutSet:
+    """Open a cut manifest lazily; a missing or unreadable one is an error that names it."""
+    if not path.is_file():
+        raise ConfigError(f"cut manifest {path} does not exist (run `asr-ee prepare` first)")
+    try:
+        return CutSet.from_jsonl_lazy(path)
+    except Exception as e:  # lhotse raises many kinds on corrupt input
+        raise ConfigError(f"cut manifest {path} cannot be read: {e}") from e
+
+
+def _train_cuts(cfg: DataConfig) -> CutSet:
+    sets = [load_cuts(cfg.path(p)) for p in cfg.train_cuts]
+    cuts = sets[0] if len(sets) == 1 else CutSet.mux(*sets)
+    return cuts.filter(lambda c: 0.3 <= c.duration <= cfg.max_cut_duration)
+
+
+def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: int = 0
+                      ) -> tuple[torch.utils.data.DataLoader, DynamicBucketingSampler]:
+    """Training loader and its sampler (whose ``state_dict`` makes resumption exact)."""
+    sampler = DynamicBucketingSampler(_train_cuts(cfg), max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
+                                      shuffle=True, drop_last=world_size > 1, seed=seed,
+                                      world_size=world_size, rank=rank, buffer_size=20000)
+    cut_transforms = []
+    if cfg.noise_cuts and cfg.noise_prob > 0:
+        noise = load_cuts(cfg.path(cfg.noise_cuts)).to_eager()
+        cut_transforms.append(CutMix(noise, snr=tuple(cfg.noise_snr), p=cfg.noise_prob, seed=seed,
+                                     random_mix_offset=True))
+    if cfg.reverb_prob > 0:
+        if not cfg.on_the_fly_features:
+            raise ConfigError("data.reverb_prob > 0 needs data.on_the_fly_features: true (reverberation "
+                              "is applied to audio, precomputed features have none)")
+        cut_transforms.append(ReverbWithImpulseResponse(p=cfg.reverb_prob))
+    input_transforms = [SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
+                                    features_mask_size=15, max_frames_mask_fraction=0.15)] if cfg.spec_augment else []
+    strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
+    dataset = K2SpeechRecognitionDataset(return_cuts=True, cut_transforms=cut_transforms,
+                                         input_transforms=input_transforms, input_strategy=strategy)
+    loader = torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=cfg.num_workers,
+                                         persistent_workers=False)
+    return loader, sampler
+
+
+def make_valid_loader(cfg: DataConfig, cuts: CutSet | None = None, max_duration: float | None = None
+                      ) -> torch.utils.data.DataLoader:
+    cuts = cuts if cuts is not None else load_cuts(cfg.path(cfg.valid_cuts))
+    sampler = DynamicBucketingSampler(cuts, max_duration=max_duration or cfg.max_duration * 2, shuffle=False,
+                                      num_buckets=min(cfg.num_buckets, 4))
+    strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
+    dataset = K2SpeechRecognitionDataset(return_cuts=True, input_strategy=strategy)
+    return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+
+
+def batch_lengths(batch: dict) -> tuple[torch.Tensor, list[str], list[str]]:
+    """Feature lengths (B,), transcripts and cut ids of a K2SpeechRecognitionDataset batch, in the
+    order of ``batch["inputs"]`` (one supervision per cut)."""
+    sup = batch["supervisions"]
+    order = sup["sequence_idx"].argsort()
+    if len(order) != batch["inputs"].size(0):
+        raise ValueError("each cut must carry exactly one supervision")
+    lengths = sup["num_frames"][order]
+    texts = [sup["text"][i] for i in order.tolist()]
+    cut_ids = [sup["cut"][i].id for i in order.tolist()]
+    return lengths, texts, cut_ids

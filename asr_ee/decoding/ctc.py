@@ -1,0 +1,109 @@
+"""CTC decoding on posteriors (never on models): greedy and prefix beam search, each also as an
+incremental decoder that takes chunks and gives partial results.
+
+Shapes: T frames, V vocabulary; blank id 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["greedy_decode", "prefix_beam_search", "GreedyStreamDecoder", "BeamStreamDecoder"]
+
+BLANK = 0
+
+
+def greedy_decode(log_probs: torch.Tensor, blank: int = BLANK) -> list[int]:
+    """(T, V) -> token ids: best path, repeats collapsed, blanks removed."""
+    decoder = GreedyStreamDecoder(blank=blank)
+    decoder.accept(log_probs)
+    return decoder.tokens
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def prefix_beam_search(log_probs: torch.Tensor, beam: int = 4, blank: int = BLANK) -> list[int]:
+    """(T, V) -> token ids of the best prefix (CTC prefix beam search, no language model)."""
+    decoder = BeamStreamDecoder(beam=beam, blank=blank)
+    decoder.accept(log_probs)
+    return decoder.tokens
+
+
+@dataclass
+class GreedyStreamDecoder:
+    """Incremental greedy CTC: feed (T, V) chunks; ``tokens`` is the partial result so far."""
+
+    blank: int = BLANK
+    tokens: list[int] = field(default_factory=list)
+    last: int = BLANK
+    frames: int = 0
+    trailing_blank_frames: int = 0
+
+    def accept(self, log_probs: torch.Tensor) -> None:
+        for t in log_probs.argmax(-1).tolist():
+            if t != self.blank and t != self.last:
+                self.tokens.append(t)
+            self.trailing_blank_frames = self.trailing_blank_frames + 1 if t == self.blank else 0
+            self.last = t
+            self.frames += 1
+
+
+@dataclass
+class BeamStreamDecoder:
+    """Incremental CTC prefix beam search over chunks.
+
+    Each prefix keeps (log P ending in blank, log P ending in non-blank).
+    """
+
+    beam: int = 4
+    blank: int = BLANK
+    prune_top_k: int = 8
+    beams: dict[tuple[int, ...], tuple[float, float]] = field(default_factory=lambda: {(): (0.0, -math.inf)})
+    frames: int = 0
+    trailing_blank_frames: int = 0
+
+    def accept(self, log_probs: torch.Tensor) -> None:
+        k = min(self.prune_top_k, log_probs.size(-1))
+        top_lp, top_ids = log_probs.topk(k, dim=-1)
+        for lps, ids in zip(top_lp.tolist(), top_ids.tolist()):
+            self._step(lps, ids)
+            best_frame_token = ids[0]
+            self.trailing_blank_frames = self.trailing_blank_frames + 1 if best_frame_token == self.blank else 0
+            self.frames += 1
+
+    def _step(self, lps: list[float], ids: list[int]) -> None:
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (pb, pnb) in self.beams.items():
+            total = _logaddexp(pb, pnb)
+            for lp, tok in zip(lps, ids):
+                if tok == self.blank:
+                    entry = nxt[prefix]
+                    entry[0] = _logaddexp(entry[0], total + lp)
+                    continue
+                last = prefix[-1] if prefix else None
+                extended = prefix + (tok,)
+                entry = nxt[extended]
+                if tok == last:
+                    entry[1] = _logaddexp(entry[1], pb + lp)     # repeat after blank: new token
+                    same = nxt[prefix]
+                    same[1] = _logaddexp(same[1], pnb + lp)      # repeat collapses
+                else:
+                    entry[1] = _logaddexp(entry[1], total + lp)
+        ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)[: self.beam]
+        self.beams = {p: (v[0], v[1]) for p, v in ranked}
+
+    @property
+    def tokens(self) -> list[int]:
+        best = max(self.beams.items(), key=lambda kv: _logaddexp(*kv[1]))
+        return list(best[0])

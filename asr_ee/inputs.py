@@ -1,0 +1,117 @@
+"""The input forms ``evaluate`` and ``transcribe`` accept, read into one list of utterances.
+
+* a lhotse ``CutSet`` manifest (``.jsonl.gz``/``.jsonl``): audio and reference text of each cut;
+* ``--audio-dir DIR --transcripts FILE``: FILE is a Kaldi ``text`` file (``utt_id word word ...``,
+  audio found as ``DIR/utt_id.<ext>``) or a TSV whose first column is an audio path relative to DIR
+  and whose last column is the transcript;
+* single audio files (no reference).
+
+Problems with one utterance (missing file named by a transcript line, say) do not stop the
+others: the utterance carries an ``error`` and is reported as failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from asr_ee.audio import AudioError, load_audio, to_model_rate
+
+__all__ = ["Utterance", "InputError", "from_cuts", "from_transcripts", "from_files", "AUDIO_EXTENSIONS"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".m4a", ".sph")
+
+
+class InputError(ValueError):
+    """The input as a whole cannot be read (missing manifest, unreadable transcript file)."""
+
+
+@dataclass
+class Utterance:
+    """One thing to recognize. ``load()`` returns 16 kHz mono samples or raises AudioError."""
+
+    id: str
+    reference: str | None
+    source: str
+    loader: Callable[[], torch.Tensor] | None = None
+    error: str | None = None
+
+    def load(self) -> torch.Tensor:
+        if self.error is not None:
+            raise AudioError(self.error)
+        assert self.loader is not None
+        return self.loader()
+
+
+def from_cuts(path: str | Path) -> list[Utterance]:
+    from lhotse import CutSet
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"cut manifest {path} does not exist")
+    try:
+        cuts = CutSet.from_file(path)
+    except Exception as e:
+        raise InputError(f"cut manifest {path} cannot be read: {e}") from e
+    utts = []
+    for cut in cuts:
+        text = " ".join(s.text or "" for s in cut.supervisions) if cut.supervisions else None
+
+        def loader(cut=cut) -> torch.Tensor:
+            try:
+                return to_model_rate(cut.load_audio()[0], cut.sampling_rate)
+            except AudioError:
+                raise
+            except Exception as e:
+                raise AudioError(f"{cut.id}: cannot load audio ({e})") from e
+
+        utts.append(Utterance(cut.id, text, str(path), loader))
+    return utts
+
+
+def _find_audio(audio_dir: Path, utt_id: str) -> Path | None:
+    for ext in AUDIO_EXTENSIONS:
+        candidate = audio_dir / f"{utt_id}{ext}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _file_utterance(utt_id: str, path: Path, reference: str | None) -> Utterance:
+    if not path.is_file():
+        return Utterance(utt_id, reference, str(path), error=f"{path}: no such file")
+    return Utterance(utt_id, reference, str(path), lambda p=path: load_audio(p))
+
+
+def from_transcripts(audio_dir: str | Path, transcripts: str | Path) -> list[Utterance]:
+    audio_dir, transcripts = Path(audio_dir), Path(transcripts)
+    if not audio_dir.is_dir():
+        raise InputError(f"audio directory {audio_dir} does not exist")
+    if not transcripts.is_file():
+        raise InputError(f"transcript file {transcripts} does not exist")
+    utts = []
+    for number, line in enumerate(transcripts.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        if "\t" in line:
+            cols = line.split("\t")
+            rel, text = cols[0].strip(), cols[-1].strip()
+            utts.append(_file_utterance(Path(rel).stem, audio_dir / rel, text))
+            continue
+        utt_id, _, text = line.strip().partition(" ")
+        found = _find_audio(audio_dir, utt_id)
+        if found is None:
+            utts.append(Utterance(utt_id, text, f"{transcripts}:{number}",
+                                  error=f"{transcripts}:{number}: no audio file for {utt_id!r} in {audio_dir}"))
+        else:
+            utts.append(_file_utterance(utt_id, found, text))
+    if not utts:
+        raise InputError(f"transcript file {transcripts} holds no utterances")
+    return utts
+
+
+def from_files(paths: list[str | Path]) -> list[Utterance]:
+    return [_file_utterance(Path(p).stem, Path(p), None) for p in paths]

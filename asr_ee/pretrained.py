@@ -1,0 +1,49 @@
+"""The shipped default model and how to load any model for inference."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from asr_ee.checkpoint import CheckpointError, load_model
+from asr_ee.data.tokenizer import Tokenizer
+from asr_ee.models import EarlyExitEncoder
+
+__all__ = ["DEFAULT_MODEL", "Pretrained", "load_pretrained"]
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "exp" / "small" / "model.pt"
+
+
+@dataclass
+class Pretrained:
+    encoder: EarlyExitEncoder
+    tokenizer: Tokenizer
+    path: Path
+    info: dict
+
+
+def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None = None) -> Pretrained:
+    """Load an exported model (tokenizer inside) or a training checkpoint (then the tokenizer comes
+    from ``tokenizer`` or from the checkpoint's training config)."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    if not path.is_file():
+        raise CheckpointError(f"model {path} does not exist" + (
+            " (the default model ships in exp/small/; is this a full clone?)" if path == DEFAULT_MODEL else ""))
+    encoder, tok_bytes, info = load_model(path)
+    if tokenizer is None and tok_bytes is not None:
+        with tempfile.NamedTemporaryFile(suffix=".model", delete=False) as f:
+            f.write(tok_bytes)
+        tokenizer = f.name
+    if tokenizer is None:
+        from asr_ee.checkpoint import load_checkpoint
+
+        data = load_checkpoint(path).get("train_config", {}).get("data", {})
+        if not data:
+            raise CheckpointError(f"{path} carries no tokenizer; pass one explicitly")
+        tokenizer = Path(data["data_dir"]) / data["tokenizer"]
+    tok = Tokenizer(tokenizer)
+    if tok.vocab_size != encoder.cfg.vocab_size:
+        raise CheckpointError(f"tokenizer {tokenizer} has {tok.vocab_size} tokens, model expects "
+                              f"{encoder.cfg.vocab_size}")
+    return Pretrained(encoder, tok, path, info)

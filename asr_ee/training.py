@@ -1,0 +1,284 @@
+"""``train(cfg, exp_dir)``: multi-exit CTC training with dynamic chunk masks.
+
+AdamW with linear warm-up and inverse-square-root decay, gradient clipping and accumulation, mixed
+precision on CUDA, DDP through ``torchrun`` (NCCL on GPUs, gloo on CPU; lhotse's sampler shards
+the batches), TensorBoard logs, a progress bar with the loss per exit and throughput.
+
+Checkpoints (every ``checkpoint_every_steps`` and at each epoch end) are written atomically and
+hold the model, optimizer, scheduler, sampler position, chunk-size RNG and global RNG states, so
+``resume=True`` continues a killed run on exactly the batches it had not yet trained on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint
+from asr_ee.config import ConfigError, save_yaml, to_dict
+from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader, make_valid_loader
+from asr_ee.data.tokenizer import Tokenizer
+from asr_ee.exits.loss import multi_exit_ctc_loss
+from asr_ee.models import EncoderConfig, build_encoder
+from asr_ee.models.masks import ChunkSampler, DynamicChunkConfig
+
+__all__ = ["OptimConfig", "TrainConfig", "train"]
+
+log = logging.getLogger("asr_ee.train")
+
+
+@dataclass
+class OptimConfig:
+    peak_lr: float = 2e-3
+    warmup_steps: int = 400
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0
+    accum_grad: int = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved in every checkpoint."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    chunk: DynamicChunkConfig = field(default_factory=lambda: DynamicChunkConfig(
+        chunk_frames_choices=[4, 8, 16, 32], full_context_prob=0.3, left_context_chunks_choices=[2, 4, 8]))
+    exit_loss_weights: list[float] | None = None
+    num_epochs: int = 30
+    max_steps: int | None = None
+    max_wall_minutes: float | None = None
+    checkpoint_every_steps: int = 500
+    keep_last_checkpoints: int = 5
+    valid_max_batches: int = 20
+    log_every_steps: int = 20
+    seed: int = 42
+    device: str = "auto"
+    num_threads: int | None = None
+    log_batch_ids: bool = False
+
+
+def _lr_lambda(cfg: OptimConfig):
+    def f(step: int) -> float:
+        step = max(step, 1)
+        if step < cfg.warmup_steps:
+            return step / cfg.warmup_steps
+        return math.sqrt(cfg.warmup_steps / step)
+    return f
+
+
+@dataclass
+class _Run:
+    """Mutable state of a run (what a checkpoint restores besides the modules)."""
+
+    step: int = 0
+    epoch: int = 1
+    wall_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+
+def _setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if device_name == "auto":
+        device_name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return world_size, rank, device
+
+
+def _rng_state() -> dict:
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def _set_rng_state(state: dict) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def _checkpoint(path: Path, cfg: TrainConfig, model, optimizer, scheduler, sampler, chunks: ChunkSampler,
+                run: _Run) -> None:
+    atomic_save({"train_config": to_dict(cfg), "encoder_config": to_dict(cfg.encoder),
+                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
+                 "chunk_sampler": chunks.state_dict(), "rng": _rng_state(), "run": vars(run).copy()}, path)
+
+
+def _prune(ckpt_dir: Path, keep: int) -> None:
+    steps = list_checkpoints(ckpt_dir, prefix="step-")
+    for old in steps[:-keep] if keep > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+@torch.no_grad()
+def _validate(model, loader, tokenizer: Tokenizer, device, max_batches: int, weights) -> list[float]:
+    model.eval()
+    totals, count = None, 0
+    for i, batch in enumerate(loader):
+        if i >= max_batches:
+            break
+        lengths, texts, _ = batch_lengths(batch)
+        outs, out_lens = model(batch["inputs"].to(device), lengths.to(device))
+        _, per_exit = multi_exit_ctc_loss(outs, out_lens, tokenizer.encode_batch(texts), weights)
+        vals = [float(x) * len(texts) for x in per_exit]
+        totals = vals if totals is None else [a + b for a, b in zip(totals, vals)]
+        count += len(texts)
+    model.train()
+    return [t / max(count, 1) for t in (totals or [])]
+
+
+def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, chunk, scale: float):
+    lengths, texts, cut_ids = batch_lengths(batch)
+    targets = tokenizer.encode_batch(texts)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    with autocast:
+        outs, out_lens = model(batch["inputs"].to(device), lengths.to(device), chunk_frames=chunk[0],
+                               left_context_chunks=chunk[1])
+    loss, per_exit = multi_exit_ctc_loss(outs, out_lens, targets, cfg.exit_loss_weights)
+    (loss * scale).backward()
+    duration = float(sum(c.duration for c in batch["supervisions"]["cut"]))
+    return float(loss), [float(x) for x in per_exit], duration, cut_ids
+
+
+def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Path:
+    """Train (or resume) a run in ``exp_dir``; returns the path of the last checkpoint written."""
+    exp_dir = Path(exp_dir)
+    world_size, rank, device = _setup_distributed(cfg.device)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    tokenizer = Tokenizer(cfg.data.path(cfg.data.tokenizer))
+    if tokenizer.vocab_size != cfg.encoder.vocab_size:
+        raise ConfigError(f"encoder.vocab_size {cfg.encoder.vocab_size} != tokenizer vocabulary "
+                          f"{tokenizer.vocab_size} ({cfg.data.path(cfg.data.tokenizer)})")
+    ckpt_dir = exp_dir / "checkpoints"
+    existing = list_checkpoints(ckpt_dir)
+    if existing and not resume:
+        raise ConfigError(f"{exp_dir} already holds checkpoints; pass --resume to continue that run, "
+                          "or choose a new --exp-dir")
+    random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
+    model = build_encoder(cfg.encoder).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.peak_lr, weight_decay=cfg.optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.optim))
+    loader, sampler = make_train_loader(cfg.data, seed=cfg.seed, world_size=world_size, rank=rank)
+    chunks, run = ChunkSampler(cfg.chunk, seed=cfg.seed), _Run()
+    if existing and resume:
+        state = load_checkpoint(existing[-1])
+        model.load_state_dict(state["model"]), optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"]), sampler.load_state_dict(state["sampler"])
+        chunks.load_state_dict(state["chunk_sampler"]), _set_rng_state(state["rng"])
+        run = _Run(**state["run"])
+        if rank == 0:
+            print(f"resuming from {existing[-1]} (step {run.step}, epoch {run.epoch})", flush=True)
+    else:
+        sampler.set_epoch(run.epoch)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    if rank == 0:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        save_yaml(cfg, exp_dir / "train.yaml")
+    return _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, chunks, run, tokenizer,
+                 device, rank)
+
+
+def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, chunks, run, tokenizer,
+          device, rank) -> Path:
+    from torch.utils.tensorboard import SummaryWriter
+
+    is_main = rank == 0
+    writer = SummaryWriter(str(exp_dir / "tensorboard")) if is_main else None
+    ckpt_dir = exp_dir / "checkpoints"
+    last_path = ckpt_dir
+    valid_loader = make_valid_loader(cfg.data) if is_main else None
+    batch_log = open(exp_dir / f"batches.rank{rank}.log", "a") if cfg.log_batch_ids else None
+    started, accum = time.time(), cfg.optim.accum_grad
+    wall_at_start = run.wall_seconds
+    model.train()
+    done = False
+    while run.epoch <= cfg.num_epochs and not done:
+        bar = tqdm(desc=f"epoch {run.epoch}", disable=not is_main, unit="step", dynamic_ncols=True)
+        micro, pending = 0, []
+        for batch in loader:
+            if micro == 0:
+                chunk = chunks.draw()
+            sync = micro == accum - 1
+            ctx = ddp_model.no_sync() if (not sync and hasattr(ddp_model, "no_sync")) else contextlib.nullcontext()
+            with ctx:
+                pending.append(_micro_step(ddp_model, batch, cfg, tokenizer, device, chunk, 1.0 / accum))
+            micro += 1
+            if not sync:
+                continue
+            micro = 0
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+            optimizer.step(), optimizer.zero_grad(set_to_none=True), scheduler.step()
+            run.step += 1
+            run.audio_seconds += sum(p[2] for p in pending)
+            run.wall_seconds = wall_at_start + time.time() - started
+            if batch_log:
+                batch_log.write(f"{run.step}\t{' '.join(i for p in pending for i in p[3])}\n"), batch_log.flush()
+            if is_main:
+                _log_step(cfg, run, pending, scheduler, writer, bar)
+            pending = []
+            if is_main and run.step % cfg.checkpoint_every_steps == 0:
+                last_path = ckpt_dir / f"step-{run.step:08d}.pt"
+                _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, chunks, run)
+                _prune(ckpt_dir, cfg.keep_last_checkpoints)
+                _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)
+            if (cfg.max_steps and run.step >= cfg.max_steps) or (
+                    cfg.max_wall_minutes and (time.time() - started) / 60 >= cfg.max_wall_minutes):
+                done = True
+                break
+        bar.close()
+        if not done:
+            run.epoch += 1
+            sampler.set_epoch(run.epoch)
+        if is_main:
+            name = f"step-{run.step:08d}.pt" if done else f"epoch-{run.epoch - 1:04d}.pt"
+            last_path = ckpt_dir / name
+            _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, chunks, run)
+            _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)
+    if writer:
+        writer.close()
+    if dist.is_initialized():
+        dist.barrier()
+    return last_path
+
+
+def _log_step(cfg, run: _Run, pending, scheduler, writer, bar) -> None:
+    per_exit = np.mean([p[1] for p in pending], axis=0)
+    loss = float(np.mean([p[0] for p in pending]))
+    speed = run.audio_seconds / max(run.wall_seconds, 1e-6)
+    bar.update(1)
+    bar.set_postfix_str(f"step {run.step} loss {loss:.2f} exits " + "/".join(f"{x:.1f}" for x in per_exit)
+                        + f" {speed:.0f} audio-s/s lr {scheduler.get_last_lr()[0]:.1e}")
+    if run.step % cfg.log_every_steps == 0:
+        writer.add_scalar("train/loss", loss, run.step)
+        writer.add_scalar("train/lr", scheduler.get_last_lr()[0], run.step)
+        writer.add_scalar("train/audio_seconds_per_second", speed, run.step)
+        for i, x in enumerate(per_exit):
+            writer.add_scalar(f"train/loss_exit{cfg.encoder.exit_layers[i]}", x, run.step)
+        log.info("step %d loss %.3f per-exit %s %.1f audio-s/s", run.step, loss,
+                 " ".join(f"{x:.2f}" for x in per_exit), speed)
+
+
+def _log_valid(cfg, model, loader, tokenizer, device, writer, run: _Run) -> None:
+    losses = _validate(model, loader, tokenizer, device, cfg.valid_max_batches, cfg.exit_loss_weights)
+    for i, x in enumerate(losses):
+        writer.add_scalar(f"valid/loss_exit{cfg.encoder.exit_layers[i]}", x, run.step)
+    tqdm.write(f"step {run.step} valid loss per exit " + " ".join(f"{x:.2f}" for x in losses))
