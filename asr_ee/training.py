@@ -155,7 +155,7 @@ def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, ch
     loss, per_exit = multi_exit_ctc_loss(outs, out_lens, targets, cfg.exit_loss_weights)
     (loss * scale).backward()
     duration = float(sum(c.duration for c in batch["supervisions"]["cut"]))
-    return float(loss), [float(x) for x in per_exit], duration, cut_ids
+    return float(loss.detach()), [float(x) for x in per_exit], duration, cut_ids
 
 
 def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Path:

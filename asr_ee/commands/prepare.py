@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from asr_ee.config import ConfigError, apply_overrides, load_yaml
+from asr_ee.data.errors import DataError
 
 __all__ = ["register", "run"]
 
@@ -30,17 +31,25 @@ def _recipe(corpus: str) -> tuple[type, Callable[[Any, Path], Any]]:
     return corpora.TedliumConfig, corpora.prepare_tedlium_corpus
 
 
+_HELP = {"offline": "speech synthesized from Debian TTS engines and text packages",
+         "librispeech": "an unpacked LibriSpeech (corpus_dir=...)",
+         "tedlium": "an unpacked TED-LIUM release 3 (corpus_dir=...)"}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "prepare", help="build a corpus: manifests, fbank features, noise, tokenizer",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("corpus", choices=CORPORA)
-    parser.add_argument("--config", required=True, type=Path, help="recipe YAML (recipes/*/conf)")
-    parser.add_argument("--output-dir", required=True, type=Path)
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. seed=3 prepare.num_jobs=2")
-    parser.add_argument("--quiet", action="store_true", help="log warnings only")
-    parser.set_defaults(func=run)
+    corpora = parser.add_subparsers(dest="corpus", metavar="CORPUS")
+    corpora.required = True
+    for corpus in CORPORA:
+        sub = corpora.add_parser(corpus, help=_HELP[corpus])
+        sub.add_argument("--config", required=True, type=Path, help="recipe YAML (recipes/*/conf)")
+        sub.add_argument("--output-dir", required=True, type=Path)
+        sub.add_argument("--quiet", action="store_true", help="log warnings only")
+        sub.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                         help="config overrides, e.g. seed=3 prepare.num_jobs=2")
+        sub.set_defaults(func=run)
 
 
 def _report(summary: dict[str, Any], output_dir: Path) -> None:
@@ -59,10 +68,13 @@ def run(args: argparse.Namespace) -> int:
     config_cls, prepare = _recipe(args.corpus)
     try:
         cfg = apply_overrides(load_yaml(config_cls, args.config), args.overrides)
+        prepare(cfg, args.output_dir)
     except ConfigError as e:
         print(f"error: {e}")
         return 2
-    prepare(cfg, args.output_dir)
+    except DataError as e:
+        print(f"error: {e}")
+        return 1
     summary = json.loads((args.output_dir / "corpus.json").read_text())
     _report(summary, args.output_dir)
     return 0

@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import soundfile as sf
 from lhotse import CutSet, RecordingSet, SupervisionSet, fix_manifests
@@ -31,7 +31,8 @@ from asr_ee.data.prepare import (PrepareConfig, Stages, check_output_config, man
 from asr_ee.text import normalize_text
 
 __all__ = ["LibriSpeechConfig", "TedliumConfig", "check_librispeech_part", "check_tedlium_part",
-           "clean_tedlium_text", "prepare_librispeech_corpus", "prepare_tedlium_corpus"]
+           "clean_tedlium_text", "prepare_librispeech_corpus", "prepare_tedlium_corpus",
+           "sphere_reader"]
 
 
 @dataclasses.dataclass
@@ -103,8 +104,8 @@ def check_librispeech_part(part_dir: Path) -> int:
     return count
 
 
-def _normalized(recordings: RecordingSet,
-                supervisions: SupervisionSet, clean=normalize_text) -> tuple[RecordingSet, SupervisionSet]:
+def _normalized(recordings: RecordingSet, supervisions: SupervisionSet,
+                clean: Callable[[str], str]) -> tuple[RecordingSet, SupervisionSet]:
     """Normalize every transcript; drop supervisions left empty (and recordings left bare)."""
     segments = [s.transform_text(clean) for s in supervisions]
     segments = [s for s in segments if s.text]
@@ -119,27 +120,37 @@ def _save_split(output_dir: Path, split: str, recordings: RecordingSet,
     save_manifest(recordings, manifest_path(output_dir, "recordings", split))
 
 
-def prepare_librispeech_corpus(cfg: LibriSpeechConfig, output_dir: str | Path) -> dict[str, CutSet]:
-    """LibriSpeech parts -> ``cuts_<part>.jsonl.gz`` (train parts speed-perturbed), noise, tokenizer."""
-    from lhotse.recipes import prepare_librispeech
-
-    output_dir = Path(output_dir)
-    root = _corpus_root(cfg.corpus_dir, "LibriSpeech")
+def _prepare_corpus(cfg: LibriSpeechConfig | TedliumConfig, output_dir: Path, root: Path,
+                    check_part: Callable[[str], object],
+                    build: Callable[[list[str]], dict[str, dict[str, Any]]],
+                    clean: Callable[[str], str], summary: dict[str, Any]) -> dict[str, CutSet]:
+    """Check the parts, build lhotse manifests with ``build``, normalize them, run shared stages."""
     parts = list(cfg.train_parts) + list(cfg.eval_parts)
     check_output_config(output_dir, to_dict(cfg))
     stages = Stages(output_dir)
 
     def manifests() -> None:
         for part in parts:
-            check_librispeech_part(root / part)
-        built = prepare_librispeech(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs)
+            check_part(part)
+        built = build(parts)
         for part in parts:
             _save_split(output_dir, part, *_normalized(built[part]["recordings"],
-                                                       built[part]["supervisions"]))
+                                                       built[part]["supervisions"], clean))
 
     stages.run("manifests", manifests)
     return prepare_from_manifests(output_dir, stages, cfg.prepare, parts, cfg.train_parts,
-                                  extra_summary={"corpus": "librispeech", "corpus_dir": str(root)})
+                                  extra_summary={**summary, "corpus_dir": str(root)})
+
+
+def prepare_librispeech_corpus(cfg: LibriSpeechConfig, output_dir: str | Path) -> dict[str, CutSet]:
+    """LibriSpeech parts -> ``cuts_<part>.jsonl.gz`` (train parts speed-perturbed), noise, tokenizer."""
+    from lhotse.recipes import prepare_librispeech
+
+    root = _corpus_root(cfg.corpus_dir, "LibriSpeech")
+    return _prepare_corpus(
+        cfg, Path(output_dir), root, lambda part: check_librispeech_part(root / part),
+        lambda parts: prepare_librispeech(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs),
+        normalize_text, {"corpus": "librispeech"})
 
 
 def check_tedlium_part(root: Path, part: str) -> int:
@@ -182,8 +193,11 @@ def clean_tedlium_text(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _sphere_reader() -> Iterator[None]:
-    """Read .sph with libsndfile when sph2pipe is absent (also in spawned worker processes)."""
+def sphere_reader() -> Iterator[None]:
+    """Read .sph with libsndfile when sph2pipe is absent (also in spawned worker processes).
+
+    Wrap any code that loads TED-LIUM audio (not features) from its cuts in it.
+    """
     if shutil.which("sph2pipe") is not None:
         yield
         return
@@ -203,22 +217,10 @@ def prepare_tedlium_corpus(cfg: TedliumConfig, output_dir: str | Path) -> dict[s
     """TED-LIUM 3 (legacy split) -> ``cuts_{train,dev,test}.jsonl.gz`` (segments), noise, tokenizer."""
     from lhotse.recipes import prepare_tedlium
 
-    output_dir = Path(output_dir)
     root = _corpus_root(cfg.corpus_dir, "TEDLIUM_release-3")
-    parts = list(cfg.train_parts) + list(cfg.eval_parts)
-    check_output_config(output_dir, to_dict(cfg))
-    stages = Stages(output_dir)
-
-    def manifests() -> None:
-        for part in parts:
-            check_tedlium_part(root, part)
-        built = prepare_tedlium(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs)
-        for part in parts:
-            _save_split(output_dir, part, *_normalized(built[part]["recordings"],
-                                                       built[part]["supervisions"],
-                                                       clean=clean_tedlium_text))
-
-    with _sphere_reader():
-        stages.run("manifests", manifests)
-        return prepare_from_manifests(output_dir, stages, cfg.prepare, parts, cfg.train_parts,
-                                      extra_summary={"corpus": "tedlium", "corpus_dir": str(root)})
+    with sphere_reader():
+        return _prepare_corpus(
+            cfg, Path(output_dir), root, lambda part: check_tedlium_part(root, part),
+            lambda parts: prepare_tedlium(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs),
+            clean_tedlium_text, {"corpus": "tedlium",
+                                 "audio_note": "read .sph audio inside asr_ee.data.corpora.sphere_reader()"})

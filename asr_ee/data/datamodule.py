@@ -9,6 +9,7 @@ and SpecAugment.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class DataConfig:
     reverb_prob: float = 0.0
     spec_augment: bool = True
     num_workers: int = 0
+    sync_buckets: bool = True  # DDP ranks draw from the same duration bucket (lhotse's default)
 
     def path(self, name: str) -> Path:
         return Path(self.data_dir) / name
@@ -59,7 +61,11 @@ def load_cuts(path: Path) -> CutSet:
 def _train_cuts(cfg: DataConfig) -> CutSet:
     sets = [load_cuts(cfg.path(p)) for p in cfg.train_cuts]
     cuts = sets[0] if len(sets) == 1 else CutSet.mux(*sets)
-    return cuts.filter(lambda c: 0.3 <= c.duration <= cfg.max_cut_duration)
+    return cuts.filter(functools.partial(_duration_ok, max_duration=cfg.max_cut_duration))
+
+
+def _duration_ok(cut, max_duration: float) -> bool:
+    return 0.3 <= cut.duration <= max_duration
 
 
 def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: int = 0
@@ -67,7 +73,8 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
     """Training loader and its sampler (whose ``state_dict`` makes resumption exact)."""
     sampler = DynamicBucketingSampler(_train_cuts(cfg), max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
                                       shuffle=True, drop_last=world_size > 1, seed=seed,
-                                      world_size=world_size, rank=rank, buffer_size=20000)
+                                      world_size=world_size, rank=rank, buffer_size=20000,
+                                      sync_buckets=cfg.sync_buckets)
     cut_transforms = []
     if cfg.noise_cuts and cfg.noise_prob > 0:
         noise = load_cuts(cfg.path(cfg.noise_cuts)).to_eager()

@@ -290,7 +290,8 @@ def prepare_offline_corpus(cfg: OfflineCorpusConfig, output_dir: str | Path) -> 
     """
     output_dir = Path(output_dir)
     for engine in cfg.engines:
-        check_engine(engine)
+        for voice in FESTIVAL_VOICES if engine == "festival" else [None]:
+            check_engine(engine, voice)
     check_output_config(output_dir, to_dict(cfg))
     stages = Stages(output_dir)
     stages.run("text", lambda: _text_stage(cfg, output_dir))

@@ -66,12 +66,14 @@ def read_fortunes(root: Path = FORTUNES_DIR) -> Iterator[str]:
         raise MissingPackageError(f"fortune databases in {root}", "fortunes")
     for path in _fortune_files(root):
         record: list[str] = []
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + ["%"]:
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.strip() == "%":
                 yield from _split_sentences("\n".join(record))
                 record = []
             else:
                 record.append(line)
+        if record:
+            yield from _split_sentences("\n".join(record))
 
 
 def read_wordnet_examples(root: Path = WORDNET_DIR) -> Iterator[str]:

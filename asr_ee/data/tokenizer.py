@@ -24,6 +24,7 @@ BLANK_ID = 0
 BLANK_PIECE = "<blk>"
 UNK_ID = 1
 _TOO_HIGH = re.compile(r"Vocabulary size is too high \((\d+)\).*?<= (\d+)", re.S)
+_TOO_LOW = re.compile(r"Vocabulary size is smaller than required_chars\. (\d+) vs (\d+)")
 
 
 def _train_once(texts_file: Path, prefix: Path, vocab_size: int, model_type: str) -> None:
@@ -59,6 +60,10 @@ def train_tokenizer(texts: Iterable[str], model_prefix: str | Path, vocab_size: 
         try:
             _train_once(texts_file, tmp_prefix, vocab_size, model_type)
         except RuntimeError as e:
+            too_low = _TOO_LOW.search(str(e))
+            if too_low is not None:
+                raise ValueError(f"vocab_size {vocab_size} is smaller than the {too_low.group(2)} "
+                                 "characters and special pieces of this text") from e
             match = _TOO_HIGH.search(str(e))
             if match is None:
                 raise

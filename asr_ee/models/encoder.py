@@ -85,6 +85,31 @@ class EncoderState:
                    layers=[layer() for _ in range(cfg.num_layers)],
                    branches=[layer() for _ in cfg.resolved_split_exit_layers()])
 
+    @staticmethod
+    def stack(states: list["EncoderState"]) -> "EncoderState":
+        """Batch single-stream states that are at the same position with the same cache sizes and
+        the same pending chunks (``frames_done`` and the rotary positions are shared)."""
+        first = states[0]
+        signature = [(p.start, p.next_block) for p in first.pending]
+        for s in states[1:]:
+            if s.frames_done != first.frames_done or [(p.start, p.next_block) for p in s.pending] != signature:
+                raise ValueError("EncoderState.stack: states differ in position or pending chunks")
+        return EncoderState(
+            subsampling=torch.cat([s.subsampling for s in states]),
+            layers=[LayerState.stack([s.layers[i] for s in states]) for i in range(len(first.layers))],
+            branches=[LayerState.stack([s.branches[i] for s in states]) for i in range(len(first.branches))],
+            frames_done=first.frames_done,
+            pending=[PendingChunk(torch.cat([s.pending[j].hidden for s in states]), p.start, p.next_block)
+                     for j, p in enumerate(first.pending)])
+
+    def unstack(self) -> list["EncoderState"]:
+        layers = [s.unstack() for s in self.layers]
+        branches = [s.unstack() for s in self.branches]
+        return [EncoderState(subsampling=self.subsampling[i:i + 1], layers=[l[i] for l in layers],
+                             branches=[b[i] for b in branches], frames_done=self.frames_done,
+                             pending=[PendingChunk(p.hidden[i:i + 1], p.start, p.next_block) for p in self.pending])
+                for i in range(self.subsampling.size(0))]
+
     def memory_bytes(self) -> int:
         tensors = [self.subsampling] + [p.hidden for p in self.pending]
         for s in self.layers + self.branches:

@@ -1,0 +1,161 @@
+"""``asr-ee evaluate``: WER of every exit and of every exit policy against encoder compute.
+
+Inputs (one form per run):
+
+    asr-ee evaluate data/cuts_test.jsonl.gz --output-dir exp/eval/test          # lhotse CutSet
+    asr-ee evaluate --audio-dir wavs --transcripts text --output-dir out         # Kaldi text or TSV
+    asr-ee evaluate a.wav b.flac --output-dir out                                # files, no reference
+
+Writes results.json, results.md, utterances.jsonl and wer_vs_compute.png into --output-dir.
+Unreadable utterances are listed as failed and the rest is evaluated; the exit status is 1 only
+when nothing could be evaluated (2 for a missing model, manifest or a bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr_ee.evaluation import EvaluationConfig
+    from asr_ee.inputs import Utterance
+    from asr_ee.pretrained import Pretrained
+
+__all__ = ["register", "run", "parse_thresholds"]
+
+MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json", ".json.gz")
+DECODING_CHOICES = {"greedy": ["greedy"], "beam": ["beam"], "both": ["greedy", "beam"]}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="per-exit and per-policy WER against compute: tables and plots",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help="a lhotse cut manifest (.jsonl.gz) or audio files (any rate, channels, wav/flac/ogg/mp3)")
+    p.add_argument("--audio-dir", type=Path, help="folder of the audio named by --transcripts")
+    p.add_argument("--transcripts", type=Path,
+                   help="Kaldi text (utt_id words...) or TSV (audio path relative to --audio-dir ... transcript)")
+    p.add_argument("--output-dir", type=Path, required=True)
+    p.add_argument("--model", type=Path, help="exported model or checkpoint (default: the shipped exp/small/model.pt)")
+    p.add_argument("--tokenizer", type=Path, help="tokenizer .model, for checkpoints that do not carry one")
+    p.add_argument("--decoding", choices=sorted(DECODING_CHOICES), default="greedy")
+    p.add_argument("--beam", type=int, default=4, help="prefix beam search width")
+    p.add_argument("--chunk-frames", type=int, default=8,
+                   help="encoder frames (40 ms) per chunk for per-chunk exit decisions (and the chunk mask)")
+    p.add_argument("--attention", choices=["full", "chunk"], default="full",
+                   help="full context, or the streaming chunk mask of --chunk-frames/--left-context-chunks")
+    p.add_argument("--left-context-chunks", type=int, help="with --attention chunk: left context (default: all)")
+    p.add_argument("--criteria", help="comma-separated subset of entropy,confidence,confidence_min,patience,"
+                                      "fixed,oracle (default: all)")
+    p.add_argument("--thresholds", action="append", default=[], metavar="CRITERION=V1,V2,...",
+                   help="replace a criterion's threshold sweep, e.g. entropy=0.05,0.1 (repeatable)")
+    p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
+    p.add_argument("--limit", type=int, help="evaluate only the first N utterances")
+    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-plot", action="store_true", help="skip wer_vs_compute.png")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_thresholds(items: list[str]) -> dict[str, list[float]]:
+    """``["entropy=0.1,0.2"]`` -> ``{"entropy": [0.1, 0.2]}``."""
+    from asr_ee.config import ConfigError
+
+    out: dict[str, list[float]] = {}
+    for item in items:
+        kind, sep, values = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[kind.strip()] = [float(v) for v in values.split(",") if v.strip()]
+        except ValueError as e:
+            raise ConfigError(f"--thresholds {item!r} must look like criterion=0.1,0.2") from e
+    return out
+
+
+def _utterances(args: argparse.Namespace) -> tuple[list[Utterance], list[str]]:
+    """The utterances of the one input form given, and a description of the inputs."""
+    from asr_ee.config import ConfigError
+    from asr_ee.inputs import from_cuts, from_files, from_transcripts
+
+    if (args.audio_dir is None) != (args.transcripts is None):
+        raise ConfigError("--audio-dir and --transcripts go together")
+    if args.transcripts is not None:
+        if args.inputs:
+            raise ConfigError("give either --audio-dir/--transcripts or INPUT paths, not both")
+        return from_transcripts(args.audio_dir, args.transcripts), [str(args.transcripts)]
+    if not args.inputs:
+        raise ConfigError("nothing to evaluate: give a cut manifest, audio files, or --audio-dir/--transcripts")
+    manifests = [i for i in args.inputs if i.endswith(MANIFEST_SUFFIXES)]
+    if manifests and len(args.inputs) > 1:
+        raise ConfigError("give one cut manifest, or audio files, not both")
+    if manifests:
+        return from_cuts(manifests[0]), manifests
+    return from_files(args.inputs), list(args.inputs)
+
+
+def _config(args: argparse.Namespace) -> EvaluationConfig:
+    from asr_ee.evaluation import EvaluationConfig
+
+    criteria = [c.strip() for c in args.criteria.split(",") if c.strip()] if args.criteria else None
+    kwargs = {} if criteria is None else {"criteria": criteria}
+    return EvaluationConfig(decodings=DECODING_CHOICES[args.decoding], beam=args.beam, chunk_frames=args.chunk_frames,
+                            attention=args.attention, left_context_chunks=args.left_context_chunks,
+                            thresholds=parse_thresholds(args.thresholds), batch_seconds=args.batch_seconds,
+                            device=args.device, progress=not args.quiet, **kwargs)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, list[Utterance], list[str]]:
+    """Config, model and utterances; raises the errors :func:`run` turns into one-line messages."""
+    from asr_ee.pretrained import load_pretrained
+
+    cfg = _config(args)
+    if args.limit is not None and args.limit < 1:
+        from asr_ee.config import ConfigError
+        raise ConfigError("--limit must be >= 1")
+    utterances, inputs = _utterances(args)
+    pretrained = load_pretrained(args.model, args.tokenizer)
+    cfg.policies(pretrained.encoder.num_exits)  # validate fixed thresholds before any work
+    return cfg, pretrained, utterances[: args.limit], inputs
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from asr_ee.checkpoint import CheckpointError
+    from asr_ee.config import ConfigError
+    from asr_ee.evaluation import evaluate
+    from asr_ee.evaluation_report import write_outputs
+    from asr_ee.inputs import InputError
+
+    try:
+        cfg, pretrained, utterances, inputs = _prepare(args)
+    except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"asr-ee evaluate: {e}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg)
+    result.summary = {"model": str(pretrained.path), "inputs": inputs, **result.summary}
+    try:
+        paths = write_outputs(result, args.output_dir, plot=not args.no_plot)
+    except OSError as e:
+        print(f"asr-ee evaluate: cannot write to {args.output_dir}: {e}", file=sys.stderr)
+        return 2
+    _print_summary(result.summary, paths)
+    return 0 if result.num_evaluated else 1
+
+
+def _print_summary(summary: dict, paths: dict[str, Path]) -> None:
+    print(f"evaluated {summary['num_evaluated']} of {summary['num_utterances']} utterances "
+          f"({summary['num_failed']} failed)")
+    for row in summary["per_exit"]:
+        wer = "n/a" if row["wer"] is None else f"{row['wer']:.2f}%"
+        print(f"  {row['decoding']:6s} exit layer {row['exit_layer']:2d}: WER {wer:>8s}, "
+              f"compute {row['compute_fraction']:.3f}")
+    for failure in summary["failed"]:
+        print(f"  failed {failure['id']}: {failure['error']}", file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in paths.values()))

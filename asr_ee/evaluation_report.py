@@ -1,0 +1,174 @@
+"""What ``asr-ee evaluate`` writes: ``results.json``, ``results.md``, ``utterances.jsonl`` and the
+``wer_vs_compute.png`` plot.
+
+The table and the plot are made from the ``results.json`` content alone (``summary``), so they can be
+redrawn from a saved file with :func:`write_markdown` and :func:`plot_wer_vs_compute`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from asr_ee.evaluation import GRANULARITIES, EvaluationResult
+
+__all__ = ["write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]
+
+OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": "utterances.jsonl",
+                "plot": "wer_vs_compute.png"}
+FRAME_MS = 40  # one encoder frame
+_CRITERIA_PLOTTED = ("entropy", "confidence", "confidence_min", "patience")  # fixed = the per-exit points
+_LABELS = {"entropy": "entropy", "confidence": "confidence (mean)", "confidence_min": "confidence (min)",
+           "patience": "patience (PABEE)", "fixed": "fixed exit", "oracle": "oracle (bound)"}
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _threshold(row: dict[str, Any], exit_layers: list[int]) -> str:
+    if row["threshold"] is None:
+        return "-"
+    if row["criterion"] == "fixed":
+        return f"{row['threshold']:g} (layer {exit_layers[int(row['threshold'])]})"
+    return f"{row['threshold']:g}"
+
+
+def _header(summary: dict[str, Any]) -> list[str]:
+    s, timing = summary["settings"], summary["timing"]
+    attention = "full context" if s["attention"] == "full" else (
+        f"chunk mask, {s['chunk_frames']} frames, left context "
+        f"{'unlimited' if s['left_context_chunks'] is None else s['left_context_chunks']} chunks")
+    lines = ["# Early-exit evaluation", ""]
+    if "model" in summary:
+        lines.append(f"- model: `{summary['model']}`")
+    if "inputs" in summary:
+        lines.append(f"- inputs: {', '.join(f'`{i}`' for i in summary['inputs'])}")
+    lines += [f"- utterances: {summary['num_evaluated']} evaluated ({summary['num_with_reference']} with a reference), "
+              f"{summary['num_failed']} failed; {timing['audio_seconds'] / 60:.1f} min of audio",
+              f"- attention: {attention}; per-chunk decisions on {s['chunk_frames']} encoder frames "
+              f"({s['chunk_frames'] * FRAME_MS} ms); FLOPs counted with {s['context_frames']:.1f} context frames",
+              "- WER in %; compute = encoder FLOPs as a fraction of the full depth (every earlier exit head "
+              "counted), averaged over frames; RTF to exit = measured encoder seconds per audio second",
+              ""]
+    return lines
+
+
+def _per_exit_table(summary: dict[str, Any]) -> list[str]:
+    lines = ["## Per exit", "", "| decoding | exit layer | WER | ins | del | sub | words | compute | "
+             "GFLOPs / audio s | RTF to exit |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary["per_exit"]:
+        lines.append(f"| {r['decoding']} | {r['exit_layer']} | {_num(r['wer'])} | {r['ins']} | {r['del']} | {r['sub']} | "
+                     f"{r['num_words']} | {r['compute_fraction']:.3f} | {r['gflops_per_audio_second']:.3f} | "
+                     f"{_num(r['real_time_factor'], 4)} |")
+    return lines + [""]
+
+
+def _policy_tables(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for decoding in summary["settings"]["decodings"]:
+        for granularity in GRANULARITIES:
+            rows = [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == granularity]
+            if not rows:
+                continue
+            lines += [f"## Exit policies: {decoding} decoding, exit chosen per {granularity}", "",
+                      "| criterion | threshold | WER | avg exit layer | compute | Pareto |",
+                      "|---|---|---:|---:|---:|:---:|"]
+            for r in rows:
+                lines.append(f"| {_LABELS[r['criterion']]} | {_threshold(r, summary['exit_layers'])} | "
+                             f"{_num(r['wer'])} | {_num(r['avg_exit_layer'])} | {_num(r['compute_fraction'], 3)} | "
+                             f"{'*' if r['pareto'] else ''} |")
+            lines.append("")
+    if lines:
+        lines += ["Pareto `*`: no other policy of the same table has both lower-or-equal WER and "
+                  "lower-or-equal compute (the oracle, which needs the last exit, is a bound and is left out).", ""]
+    return lines
+
+
+def markdown_report(summary: dict[str, Any]) -> str:
+    lines = _header(summary) + _per_exit_table(summary) + _policy_tables(summary)
+    if summary["failed"]:
+        lines += [f"## Failed ({len(summary['failed'])})", "", "| id | source | error |", "|---|---|---|"]
+        lines += [f"| {f['id']} | {f['source']} | {f['error'].replace('|', '/')} |" for f in summary["failed"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_markdown(summary: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(markdown_report(summary))
+
+
+def _threshold_labels(points: list[tuple[float, float, float]]) -> dict[tuple[float, float], str]:
+    """One label per distinct point: thresholds that land on the same point share it ("0.1-0.3")."""
+    groups: dict[tuple[float, float], list[float]] = {}
+    for x, y, threshold in points:
+        groups.setdefault((x, y), []).append(threshold)
+    return {xy: f"{ts[0]:g}" if len(ts) == 1 else f"{min(ts):g}-{max(ts):g}" for xy, ts in groups.items()}
+
+
+def _panel(ax: Any, summary: dict[str, Any], decoding: str, granularity: str) -> None:
+    """One (decoding, granularity) panel: per-exit points, one line per criterion, the oracle."""
+    exits = [r for r in summary["per_exit"] if r["decoding"] == decoding and r["wer"] is not None]
+    ax.plot([r["compute_fraction"] for r in exits], [r["wer"] for r in exits], "s--", color="black",
+            label="per exit (= fixed exit)", zorder=3)
+    for r in exits:
+        ax.annotate(f"L{r['exit_layer']}", (r["compute_fraction"], r["wer"]), textcoords="offset points",
+                    xytext=(4, 6), fontsize=9, fontweight="bold")
+    rows = [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == granularity
+            and r["wer"] is not None and r["compute_fraction"] is not None]
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    for kind, color in zip(_CRITERIA_PLOTTED, colors):
+        points = sorted((r["compute_fraction"], r["wer"], r["threshold"]) for r in rows if r["criterion"] == kind)
+        if not points:
+            continue
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=color, alpha=0.8, label=_LABELS[kind])
+        for (x, y), label in _threshold_labels(points).items():
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7, color=color)
+    for r in rows:
+        if r["criterion"] == "oracle":
+            ax.plot(r["compute_fraction"], r["wer"], "*", color="purple", markersize=14, label=_LABELS["oracle"])
+    if not exits:
+        ax.text(0.5, 0.5, "no references: no WER", transform=ax.transAxes, ha="center")
+    chunk = summary["settings"]["chunk_frames"]
+    where = "utterance" if granularity == "utterance" else f"chunk of {chunk * FRAME_MS} ms"
+    ax.set_title(f"{decoding} decoding, exit chosen per {where}")
+    ax.set_xlabel("encoder compute (fraction of full depth)")
+    ax.set_ylabel("WER (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+
+
+def plot_wer_vs_compute(summary: dict[str, Any], path: str | Path) -> None:
+    """WER against compute, one panel per decoding (rows) and granularity (columns); threshold values
+    are printed next to each criterion's points."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    decodings = summary["settings"]["decodings"]
+    fig = Figure(figsize=(7 * len(GRANULARITIES), 5 * len(decodings)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(decodings), len(GRANULARITIES), squeeze=False)
+    for i, decoding in enumerate(decodings):
+        for j, granularity in enumerate(GRANULARITIES):
+            _panel(axes[i][j], summary, decoding, granularity)
+    fig.tight_layout()
+    fig.savefig(str(path), dpi=110)
+
+
+def write_outputs(result: EvaluationResult, output_dir: str | Path, *, plot: bool = True) -> dict[str, Path]:
+    """Write every output file into ``output_dir``; returns their paths by kind."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    paths = {kind: output_dir / name for kind, name in OUTPUT_FILES.items()}
+    paths["json"].write_text(json.dumps(result.summary, indent=2) + "\n")
+    write_markdown(result.summary, paths["markdown"])
+    exit_layers = result.summary["exit_layers"]
+    with open(paths["utterances"], "w") as f:
+        for utt in result.utterances:
+            f.write(json.dumps(utt.to_dict(exit_layers)) + "\n")
+    if plot:
+        plot_wer_vs_compute(result.summary, paths["plot"])
+    else:
+        del paths["plot"]
+    return paths

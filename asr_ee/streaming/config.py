@@ -1,0 +1,165 @@
+"""Settings of the streaming recognizer: chunking, exit criterion, decoding, endpointing and the
+live compute-load controller. Strict ``from_dict`` through :mod:`asr_ee.config`::
+
+    cfg = StreamingConfig.from_dict({"chunk_frames": 8, "criterion": {"kind": "entropy", "threshold": 0.1}})
+
+``criterion: None`` runs every chunk to the controller's cap (full depth when there is no
+controller); ``controller: None`` switches the load controller off; ``endpoint: None`` never reports
+an endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from asr_ee.config import ConfigError, from_dict, to_dict
+from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.models.encoder import SkipPolicy
+
+__all__ = ["EndpointRule", "EndpointConfig", "ControllerConfig", "StreamingConfig", "DEFAULT_SKIP_POLICY"]
+
+# Chosen from benchmarks/streaming_rtf.py (see README): with the copy answer every chunk costs
+# exactly what its exit costs, so a cap set by the load controller is a real ceiling on compute.
+DEFAULT_SKIP_POLICY = SkipPolicy.COPY
+
+
+@dataclass
+class EndpointRule:
+    """One sherpa-onnx style endpoint rule; it fires when all its conditions hold.
+
+    Attributes:
+        must_contain_nonsilence: the segment must have decoded at least one token.
+        min_trailing_silence_s: seconds of trailing blank frames at least.
+        min_utterance_length_s: seconds of audio in the segment at least.
+    """
+
+    must_contain_nonsilence: bool
+    min_trailing_silence_s: float
+    min_utterance_length_s: float
+
+    def __post_init__(self) -> None:
+        if self.min_trailing_silence_s < 0 or self.min_utterance_length_s < 0:
+            raise ConfigError(f"endpoint rule durations must be >= 0, got {self}")
+
+
+@dataclass
+class EndpointConfig:
+    """sherpa-onnx's three rules (same defaults).
+
+    Attributes:
+        rule1: long silence with nothing decoded (2.4 s).
+        rule2: shorter silence after some text (1.2 s).
+        rule3: segment longer than 20 s, whatever was decoded.
+    """
+
+    rule1: EndpointRule = field(default_factory=lambda: EndpointRule(False, 2.4, 0.0))
+    rule2: EndpointRule = field(default_factory=lambda: EndpointRule(True, 1.2, 0.0))
+    rule3: EndpointRule = field(default_factory=lambda: EndpointRule(False, 0.0, 20.0))
+
+    def rules(self) -> list[tuple[str, EndpointRule]]:
+        return [("rule1", self.rule1), ("rule2", self.rule2), ("rule3", self.rule3)]
+
+
+@dataclass
+class ControllerConfig:
+    """Live compute-load controller: sets the deepest exit a chunk may reach.
+
+    Before each chunk it reads the real-time factor of recent chunks (compute time / audio time),
+    the backlog of audio waiting, and the CPU load of other processes. Any reading over its limit
+    lowers the cap one exit; the cap goes up one exit only after ``raise_after_chunks`` chunks in
+    a row with every reading below ``relax_ratio`` times its limit (hysteresis), and that wait
+    doubles each time a raise has to be taken back soon after (up to ``max_raise_after_chunks``).
+
+    Attributes:
+        target_rtf: real-time factor the stream should stay under.
+        latency_budget_ms: audio allowed to wait for decoding (the backlog) before lowering the cap.
+        cpu_high: CPU load of other processes (0..1 of the machine) that lowers the cap.
+        cpu_low: CPU load under which the cap may rise again.
+        relax_ratio: RTF and backlog must be below ``relax_ratio`` times their limits to rise.
+        rtf_window_chunks: chunks the recent real-time factor is averaged over.
+        lower_after_chunks: consecutive overloaded chunks before the cap drops one exit.
+        raise_after_chunks: consecutive relaxed chunks before the cap rises one exit.
+        max_raise_after_chunks: ceiling of the doubled wait after a taken-back raise.
+        min_exit_index: the cap never goes below this exit index (0 = the first exit).
+    """
+
+    target_rtf: float = 0.7
+    latency_budget_ms: float = 1000.0
+    cpu_high: float = 0.85
+    cpu_low: float = 0.6
+    relax_ratio: float = 0.7
+    rtf_window_chunks: int = 4
+    lower_after_chunks: int = 1
+    raise_after_chunks: int = 6
+    max_raise_after_chunks: int = 48
+    min_exit_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.target_rtf <= 0 or self.latency_budget_ms <= 0:
+            raise ConfigError("controller target_rtf and latency_budget_ms must be positive")
+        if not 0.0 <= self.cpu_low <= self.cpu_high:
+            raise ConfigError(f"controller needs 0 <= cpu_low <= cpu_high, got {self.cpu_low}, {self.cpu_high}")
+        if not 0.0 < self.relax_ratio <= 1.0:
+            raise ConfigError(f"controller relax_ratio must be in (0, 1], got {self.relax_ratio}")
+        if min(self.rtf_window_chunks, self.lower_after_chunks, self.raise_after_chunks) < 1:
+            raise ConfigError("controller chunk counts must be >= 1")
+        if self.max_raise_after_chunks < self.raise_after_chunks or self.min_exit_index < 0:
+            raise ConfigError("controller needs max_raise_after_chunks >= raise_after_chunks and "
+                              "min_exit_index >= 0")
+
+
+@dataclass
+class StreamingConfig:
+    """Everything the recognizer needs besides the model.
+
+    Attributes:
+        chunk_frames: encoder frames (40 ms) per chunk; even for Splitformer models.
+        left_context_chunks: chunks of attention cache kept (finite: memory stays bounded).
+        criterion: exit criterion evaluated after each exit; None = go to the cap.
+        skip_policy: what layers above a chunk's exit get for it (``copy`` or ``recompute``).
+        decoding: ``greedy`` or ``beam`` (CTC prefix beam search).
+        beam: beam width for ``beam``.
+        endpoint: endpoint rules; None = never an endpoint.
+        controller: live compute-load controller; None = no cap (every exit allowed).
+        max_trace_chunks: keep only the last N chunk records per segment; None keeps them all.
+    """
+
+    chunk_frames: int = 8
+    left_context_chunks: int = 4
+    criterion: ExitCriterion | None = field(default_factory=lambda: ExitCriterion("entropy", 0.1))
+    skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
+    decoding: Literal["greedy", "beam"] = "greedy"
+    beam: int = 4
+    endpoint: EndpointConfig | None = field(default_factory=EndpointConfig)
+    controller: ControllerConfig | None = field(default_factory=ControllerConfig)
+    max_trace_chunks: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.chunk_frames < 1:
+            raise ConfigError(f"chunk_frames must be >= 1, got {self.chunk_frames}")
+        if self.left_context_chunks < 1:
+            raise ConfigError(f"left_context_chunks must be >= 1 (finite, so memory is bounded), "
+                              f"got {self.left_context_chunks}")
+        try:
+            self.skip_policy = SkipPolicy(self.skip_policy)
+        except ValueError:
+            raise ConfigError(f"skip_policy {self.skip_policy!r} is not one of "
+                              f"{[p.value for p in SkipPolicy]}") from None
+        if self.beam < 1:
+            raise ConfigError(f"beam must be >= 1, got {self.beam}")
+        if self.max_trace_chunks is not None and self.max_trace_chunks < 1:
+            raise ConfigError(f"max_trace_chunks must be >= 1 or null, got {self.max_trace_chunks}")
+
+    @property
+    def left_context_frames(self) -> int:
+        return self.chunk_frames * self.left_context_chunks
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str | None = None) -> "StreamingConfig":
+        return from_dict(cls, data, where=where)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_dict(self)
+        data["skip_policy"] = self.skip_policy.value
+        return data

@@ -1,0 +1,41 @@
+"""Endpoint detection in the manner of sherpa-onnx: a segment ends when one of the rules holds.
+
+Everything is measured in audio time of the current segment (encoder frames of 40 ms), never in
+wall-clock time, so the same audio gives the same endpoints however fast it is decoded.
+"""
+
+from __future__ import annotations
+
+from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
+from asr_ee.streaming.config import EndpointConfig, EndpointRule
+
+__all__ = ["rule_fires", "detect_endpoint"]
+
+_EPS = 1e-9
+
+
+def rule_fires(rule: EndpointRule, *, trailing_silence_s: float, utterance_length_s: float,
+               has_text: bool) -> bool:
+    if rule.must_contain_nonsilence and not has_text:
+        return False
+    return (trailing_silence_s + _EPS >= rule.min_trailing_silence_s
+            and utterance_length_s + _EPS >= rule.min_utterance_length_s)
+
+
+def detect_endpoint(config: EndpointConfig | None, *, segment_frames: int, trailing_blank_frames: int,
+                    has_text: bool) -> str | None:
+    """The name of the first rule that fires (``rule1``..``rule3``), or None.
+
+    Args:
+        segment_frames: encoder frames decoded in the current segment.
+        trailing_blank_frames: how many of them, at the end, were blank (silence).
+        has_text: whether the segment has decoded any token.
+    """
+    if config is None or segment_frames == 0:
+        return None
+    length_s = segment_frames / ENCODER_FRAMES_PER_SECOND
+    silence_s = trailing_blank_frames / ENCODER_FRAMES_PER_SECOND
+    for name, rule in config.rules():
+        if rule_fires(rule, trailing_silence_s=silence_s, utterance_length_s=length_s, has_text=has_text):
+            return name
+    return None

@@ -1,0 +1,235 @@
+"""Streaming recognizer in sherpa-onnx's shape: the recognizer holds the model and the settings, each
+utterance or microphone session is a :class:`~asr_ee.streaming.stream.Stream`::
+
+    recognizer = Recognizer(load_pretrained(), StreamingConfig())
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, samples)        # as audio arrives
+    while recognizer.is_ready(stream):
+        recognizer.decode(stream)
+    print(recognizer.result(stream).text)
+    if recognizer.is_endpoint(stream):
+        recognizer.reset(stream)                  # new segment, finished text kept
+
+Per chunk: the load controller sets the cap (deepest exit allowed) from the recent real-time
+factor, the stream's backlog and the CPU load; the encoder runs block by block and the exit
+criterion (:class:`~asr_ee.exits.criteria.ExitSelector`, the same one evaluation uses) stops it at
+the first exit whose posteriors satisfy it; the CTC decoder takes that exit's posteriors.
+
+Several ready streams are decoded in one ``infer`` call when their states stack (same position,
+same cache sizes, same cap); each stream still decodes the posteriors of the first exit its own
+criterion accepted (the batch runs as deep as its deepest member needs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Hashable
+
+import torch
+
+from asr_ee.config import ConfigError
+from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
+from asr_ee.exits.criteria import ExitSelector
+from asr_ee.models.encoder import EncoderState
+from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
+from asr_ee.pretrained import Pretrained
+from asr_ee.streaming.config import StreamingConfig
+from asr_ee.streaming.cost import ChunkCost
+from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
+from asr_ee.streaming.endpoint import detect_endpoint
+from asr_ee.streaming.stream import ChunkRecord, RecognitionResult, Segment, Stream
+
+__all__ = ["Recognizer"]
+
+_S_PER_FRAME = 1.0 / ENCODER_FRAMES_PER_SECOND
+
+
+@dataclass
+class _BatchDecision:
+    """``decide`` callback for a batch: one ExitSelector per stream; the batch stops when every
+    stream has accepted an exit. Keeps each stream's first accepted exit and its posteriors."""
+
+    selectors: list[ExitSelector]
+    accepted: dict[int, tuple[int, torch.Tensor]] = field(default_factory=dict)
+
+    def __call__(self, exit_index: int, log_probs: torch.Tensor) -> bool:
+        for i, selector in enumerate(self.selectors):
+            if i not in self.accepted and selector.decide(exit_index, log_probs[i:i + 1]):
+                self.accepted[i] = (exit_index, log_probs[i:i + 1])
+        return len(self.accepted) == len(self.selectors)
+
+
+@dataclass
+class _Planned:
+    """A stream's next chunk, decided before the encoder runs."""
+
+    stream: Stream
+    feed_frames: int
+    cap: int
+    reading: LoadReading
+
+
+class Recognizer:
+    """Holds the model and the settings; no per-utterance state.
+
+    Args:
+        pretrained: model and tokenizer (:func:`asr_ee.pretrained.load_pretrained`).
+        config: streaming settings.
+        clock: seconds, monotonic (``time.perf_counter``); tests pass a fake one.
+        cpu_load: callable giving the CPU load of other processes, 0..1 (default: psutil).
+    """
+
+    def __init__(self, pretrained: Pretrained, config: StreamingConfig | None = None, *,
+                 clock: Callable[[], float] = time.perf_counter,
+                 cpu_load: Callable[[], float] | None = None) -> None:
+        self.pretrained = pretrained
+        self.encoder = pretrained.encoder.eval()
+        self.tokenizer = pretrained.tokenizer
+        self.config = config or StreamingConfig()
+        self.clock = clock
+        cfg = self.encoder.cfg
+        if cfg.arch == "splitformer" and self.config.chunk_frames % 2:
+            raise ConfigError(f"Splitformer models need an even chunk_frames, got {self.config.chunk_frames}")
+        if not cfg.causal:
+            raise ConfigError("this model has a non-causal convolution and cannot stream")
+        self.num_exits = self.encoder.num_exits
+        self.controller = None if self.config.controller is None else \
+            LoadController(self.config.controller, self.num_exits)
+        if cpu_load is None:
+            cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
+        self.cpu_load = cpu_load
+        self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
+
+    # ------------------------------------------------------------------ streams
+    def create_stream(self) -> Stream:
+        return Stream(config=self.config, encoder_state=self.encoder.initial_state(1),
+                      decoder=self._new_decoder(),
+                      controller_state=None if self.controller is None else self.controller.initial_state(),
+                      created_at=self.clock())
+
+    def _new_decoder(self) -> GreedyStreamDecoder | BeamStreamDecoder:
+        blank = self.tokenizer.blank_id
+        if self.config.decoding == "beam":
+            return BeamStreamDecoder(beam=self.config.beam, blank=blank)
+        return GreedyStreamDecoder(blank=blank)
+
+    def is_ready(self, stream: Stream) -> bool:
+        return stream.next_feed_frames() is not None
+
+    def decode(self, stream: Stream) -> None:
+        """Decode the stream's next chunk; it must be ready (:meth:`is_ready`)."""
+        if not self.is_ready(stream):
+            raise RuntimeError("decode() on a stream that is not ready; check is_ready() first")
+        self.decode_streams([stream])
+
+    def decode_streams(self, streams: list[Stream]) -> int:
+        """Decode one chunk of every ready stream in ``streams`` (others are left alone), batching
+        the ones whose states stack. Returns how many streams were decoded."""
+        if len({id(s) for s in streams}) != len(streams):
+            raise ValueError("decode_streams: the same stream is listed twice")
+        ready = [s for s in streams if self.is_ready(s)]
+        if not ready:
+            return 0
+        cpu_load = float(self.cpu_load())
+        groups: dict[Hashable, list[_Planned]] = {}
+        for stream in ready:
+            plan = self._plan(stream, cpu_load)
+            groups.setdefault(self._group_key(plan), []).append(plan)
+        for group in groups.values():
+            self._run_group(group)
+        return len(ready)
+
+    # ------------------------------------------------------------------ one chunk
+    def _plan(self, stream: Stream, cpu_load: float) -> _Planned:
+        feed = stream.next_feed_frames()
+        assert feed is not None
+        reading = LoadReading(rtf=None, backlog_ms=stream.backlog_ms, cpu_load=cpu_load)
+        cap = self.num_exits - 1
+        if self.controller is not None and stream.controller_state is not None:
+            reading = LoadReading(stream.controller_state.recent_rtf(), reading.backlog_ms, cpu_load)
+            cap = self.controller.next_cap(stream.controller_state, reading)
+        return _Planned(stream, feed, cap, reading)
+
+    @staticmethod
+    def _group_key(plan: _Planned) -> Hashable:
+        state = plan.stream.encoder_state
+        return (plan.feed_frames, plan.cap, state.frames_done, state.subsampling.size(1),
+                tuple(s.key.size(2) for s in state.layers), tuple(s.key.size(2) for s in state.branches),
+                tuple((p.start, p.next_block, p.hidden.size(1)) for p in state.pending))
+
+    def _run_group(self, group: list[_Planned]) -> None:
+        streams = [p.stream for p in group]
+        feats = torch.stack([s.take_feats(group[0].feed_frames) for s in streams])  # (B, N, F)
+        state = streams[0].encoder_state if len(streams) == 1 else \
+            EncoderState.stack([s.encoder_state for s in streams])
+        criterion = self.config.criterion
+        decision = None if criterion is None else _BatchDecision([ExitSelector(criterion) for _ in streams])
+        start = self.clock()
+        out = self.encoder.infer(feats, state, left_context_frames=self.config.left_context_frames,
+                                 decide=decision, max_exit=group[0].cap, skip_policy=self.config.skip_policy)
+        for stream, new_state in zip(streams, [out.state] if len(streams) == 1 else out.state.unstack()):
+            stream.encoder_state = new_state
+        frames = out.log_probs.size(1)
+        if frames == 0:
+            return  # the input's last few fbank frames made no encoder frame
+        chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
+        for stream, (_, log_probs, _) in zip(streams, chosen):
+            stream.decoder.accept(log_probs[0])  # (C, V)
+        compute_s = self.clock() - start
+        fraction = self.cost.fraction(out.exit_index, out.blocks_run, self.config.skip_policy)
+        for plan, (exit_index, _, value) in zip(group, chosen):
+            self._record(plan, exit_index, value, compute_s, frames, fraction)
+
+    def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: torch.Tensor,
+                     decision: _BatchDecision | None) -> tuple[int, torch.Tensor, float | None]:
+        """Stream ``i``'s exit, posteriors (1, C, V) and criterion value: its first accepted exit,
+        else the batch's (the cap), where the criterion is evaluated for the trace."""
+        if decision is None:
+            return batch_exit, batch_log_probs[i:i + 1], None
+        selector = decision.selectors[i]
+        if i in decision.accepted:
+            exit_index, log_probs = decision.accepted[i]
+            return exit_index, log_probs, selector.values[exit_index]
+        log_probs = batch_log_probs[i:i + 1]
+        while len(selector.values) <= batch_exit:  # infer does not ask at the cap
+            selector.decide(len(selector.values), log_probs)
+        return batch_exit, log_probs, selector.values[batch_exit]
+
+    def _record(self, plan: _Planned, exit_index: int, value: float | None, compute_s: float, frames: int,
+                fraction: float) -> None:
+        stream, layers = plan.stream, self.encoder.cfg.exit_layers
+        if self.controller is not None and stream.controller_state is not None:
+            self.controller.record(stream.controller_state, compute_s, frames * _S_PER_FRAME)
+        stream.trace.append(ChunkRecord(
+            exit_layer=layers[exit_index], criterion_value=value, cap=layers[plan.cap],
+            compute_ms=1000.0 * compute_s, backlog_ms=plan.reading.backlog_ms, cpu_load=plan.reading.cpu_load,
+            frames=frames, compute_fraction=fraction, audio_end_ms=1000.0 * stream.frames_done * _S_PER_FRAME,
+            decoded_at_ms=1000.0 * (self.clock() - stream.created_at)))
+
+    # ------------------------------------------------------------------ results and segments
+    def _text(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens).strip()
+
+    def result(self, stream: Stream) -> RecognitionResult:
+        tokens = list(stream.decoder.tokens)
+        partial = self._text(tokens)
+        text = " ".join(t for t in [s.text for s in stream.segments] + [partial] if t)
+        return RecognitionResult(text=text, partial=partial, segments=list(stream.segments), tokens=tokens,
+                                 chunks=list(stream.trace), is_final=stream.done)
+
+    def is_endpoint(self, stream: Stream) -> bool:
+        decoder = stream.decoder
+        return detect_endpoint(self.config.endpoint, segment_frames=decoder.frames,
+                               trailing_blank_frames=decoder.trailing_blank_frames,
+                               has_text=bool(decoder.tokens)) is not None
+
+    def reset(self, stream: Stream) -> None:
+        """Close the current segment (kept in ``segments`` when it has text) and start a new one.
+        The audio, features and encoder state carry on: nothing received is lost."""
+        tokens = list(stream.decoder.tokens)
+        if tokens:
+            start_s, end_s = stream.segment_audio_s()
+            stream.segments.append(Segment(self._text(tokens), tokens, start_s, end_s))
+        stream.decoder = self._new_decoder()
+        stream.segment_start_frame = stream.frames_done

@@ -1,0 +1,232 @@
+"""One utterance or microphone session: audio in, features buffered, state carried between chunks.
+
+A :class:`Stream` holds everything that belongs to one input (sherpa-onnx's ``OnlineStream``): the
+resampler and fbank front end, the fbank frames not yet fed to the encoder, the encoder state, the
+CTC decoder of the current segment, the finished segments, the controller state and the per-chunk
+trace. The :class:`~asr_ee.streaming.recognizer.Recognizer` holds the model and settings and drives
+streams; a stream never touches the model.
+
+Feeding rule (exact streaming, see ``EarlyExitEncoder.infer``): the first chunk takes
+``4 * C + 3`` fbank frames, every later chunk ``4 * C``, the last one whatever is left once the
+input is finished. Shapes: N samples, F = 80 mel bins, C chunk frames.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+
+from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
+from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames
+from asr_ee.models.encoder import EncoderState
+from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
+from asr_ee.models.subsampling import RIGHT_CONTEXT
+from asr_ee.streaming.config import StreamingConfig
+from asr_ee.streaming.controller import ControllerState
+from asr_ee.streaming.resample import StreamingResampler
+
+__all__ = ["ChunkRecord", "Segment", "RecognitionResult", "Stream", "Samples", "FEED_EXTRA_FIRST"]
+
+Samples = Union[np.ndarray, torch.Tensor, Sequence[float]]
+Decoder = Union[GreedyStreamDecoder, BeamStreamDecoder]
+
+FEED_EXTRA_FIRST = 3  # the subsampling's right context beyond 4 frames per encoder frame
+_MS_PER_FRAME = 1000.0 / ENCODER_FRAMES_PER_SECOND
+_MIN_FBANK_FRAMES = RIGHT_CONTEXT + 1  # fbank frames the first encoder frame needs
+
+
+@dataclass
+class ChunkRecord:
+    """What happened to one chunk (the controller's and the criterion's decisions, and the cost).
+
+    Attributes:
+        exit_layer: layer number (1-based) of the exit whose posteriors were decoded.
+        criterion_value: the criterion's value at that exit (None without a criterion).
+        cap: layer number of the deepest exit the controller allowed.
+        compute_ms: time spent on the chunk (encoder and decoding; the whole batch when batched).
+        backlog_ms: audio received and not yet decoded, before the chunk.
+        cpu_load: CPU load of other processes (0..1) the controller saw.
+        frames: encoder frames in the chunk.
+        compute_fraction: analytic encoder compute of the chunk relative to a full-depth chunk
+            (catch-up work of ``recompute`` included).
+        audio_end_ms: end of the chunk's audio, from the stream's start.
+        decoded_at_ms: the recognizer's clock when the chunk was decoded, from the stream's creation.
+    """
+
+    exit_layer: int
+    criterion_value: float | None
+    cap: int
+    compute_ms: float
+    backlog_ms: float
+    cpu_load: float
+    frames: int
+    compute_fraction: float
+    audio_end_ms: float
+    decoded_at_ms: float
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+@dataclass
+class Segment:
+    """A finished segment (between two endpoints or resets)."""
+
+    text: str
+    tokens: list[int]
+    start_s: float
+    end_s: float
+
+
+@dataclass
+class RecognitionResult:
+    """What :meth:`Recognizer.result` returns.
+
+    Attributes:
+        text: finished segments and the current partial text, space-joined.
+        partial: text of the current (unfinished) segment.
+        segments: finished segments, oldest first.
+        tokens: token ids of the current segment.
+        chunks: per-chunk trace (the last ``max_trace_chunks`` when bounded).
+        is_final: the input is finished and every frame has been decoded.
+    """
+
+    text: str
+    partial: str
+    segments: list[Segment]
+    tokens: list[int]
+    chunks: list[ChunkRecord]
+    is_final: bool
+
+
+def _as_mono_float(samples: Samples) -> torch.Tensor:
+    """(N,) or (N, channels) floating-point samples -> (N,) float32; ValueError otherwise."""
+    x = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples)
+    if not x.is_floating_point():
+        raise ValueError(f"expected floating-point samples in [-1, 1], got {x.dtype} "
+                         "(divide 16-bit PCM by 32768)")
+    if x.dim() == 2:
+        x = x.mean(dim=1)
+    if x.dim() != 1:
+        raise ValueError(f"expected (samples,) or (samples, channels), got shape {tuple(x.shape)}")
+    x = x.detach().to(torch.float32)
+    if not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"samples contain {bad} NaN or infinite value(s); nothing was accepted")
+    return x
+
+
+@dataclass
+class Stream:
+    """Per-input state; create it with :meth:`Recognizer.create_stream`."""
+
+    config: StreamingConfig
+    encoder_state: EncoderState
+    decoder: Decoder
+    controller_state: ControllerState | None
+    created_at: float
+    segments: list[Segment] = field(default_factory=list)
+    trace: deque[ChunkRecord] = field(default_factory=deque)
+    sample_rate: int | None = None
+    samples_received: int = 0          # at the model rate (after resampling)
+    feats_fed: int = 0                 # fbank frames handed to the encoder
+    segment_start_frame: int = 0
+    finished: bool = False
+    _fbank: StreamingFbank = field(default_factory=StreamingFbank)
+    _resampler: StreamingResampler | None = None
+    _feats: torch.Tensor = field(default_factory=lambda: torch.zeros(0, NUM_MEL_BINS))  # (M, F)
+
+    def __post_init__(self) -> None:
+        self.trace = deque(self.trace, maxlen=self.config.max_trace_chunks)
+
+    # ------------------------------------------------------------------ input
+    def accept_waveform(self, sample_rate: int, samples: Samples) -> None:
+        """Append audio (mono or (N, channels), any rate: resampled to 16 kHz on the fly).
+
+        Raises ValueError for non-finite or integer samples, a change of sample rate within the
+        stream, or audio after :meth:`input_finished`; then nothing of that call is accepted.
+        """
+        if self.finished:
+            raise ValueError("accept_waveform after input_finished(); create a new stream")
+        if int(sample_rate) != sample_rate or sample_rate <= 0:
+            raise ValueError(f"invalid sample rate {sample_rate!r}")
+        if self.sample_rate is not None and sample_rate != self.sample_rate:
+            raise ValueError(f"a stream's sample rate cannot change (was {self.sample_rate}, now {sample_rate})")
+        x = _as_mono_float(samples)
+        if self.sample_rate is None:
+            self.sample_rate = int(sample_rate)
+            if self.sample_rate != SAMPLE_RATE:
+                self._resampler = StreamingResampler(self.sample_rate, SAMPLE_RATE)
+        if self._resampler is not None:
+            x = self._resampler.accept(x)
+        self._push(x)
+
+    def input_finished(self) -> None:
+        """No more audio: flush the resampler and the fbank's mirrored tail."""
+        if self.finished:
+            return
+        if self._resampler is not None:
+            self._push(self._resampler.finish())
+        self.finished = True
+        if num_frames(self.samples_received) < _MIN_FBANK_FRAMES:
+            # too short for one encoder frame (and for lhotse's mirrored padding): nothing to decode
+            self._feats = self._feats[:0]
+            return
+        self._feats = torch.cat([self._feats, self._fbank.finish()])
+
+    def _push(self, samples: torch.Tensor) -> None:
+        if samples.numel() == 0:
+            return
+        self.samples_received += samples.numel()
+        self._feats = torch.cat([self._feats, self._fbank.accept(samples)])
+
+    # ------------------------------------------------------------------ what the recognizer uses
+    def next_feed_frames(self) -> int | None:
+        """Fbank frames the next chunk takes, or None when no chunk is ready."""
+        needed = 4 * self.config.chunk_frames + (FEED_EXTRA_FIRST if self.feats_fed == 0 else 0)
+        available = self._feats.size(0)
+        if available >= needed:
+            return needed
+        if self.finished and available > 0:
+            return available
+        return None
+
+    def take_feats(self, count: int) -> torch.Tensor:
+        """Remove and return the next ``count`` fbank frames (count, F)."""
+        feats, self._feats = self._feats[:count], self._feats[count:]
+        self.feats_fed += count
+        return feats
+
+    @property
+    def frames_done(self) -> int:
+        return self.encoder_state.frames_done
+
+    @property
+    def backlog_ms(self) -> float:
+        """Audio received that the encoder has not turned into output yet."""
+        received_ms = 1000.0 * self.samples_received / SAMPLE_RATE
+        return max(0.0, received_ms - self.frames_done * _MS_PER_FRAME)
+
+    @property
+    def done(self) -> bool:
+        return self.finished and self._feats.size(0) == 0
+
+    def buffer_bytes(self) -> int:
+        """Memory of the carried state: encoder caches, buffered features and samples, decoder
+        hypotheses (outputs, the finished text and the trace, are not counted)."""
+        total = self.encoder_state.memory_bytes() + self._feats.numel() * self._feats.element_size()
+        if self._resampler is not None:
+            total += 4 * self._resampler.buffered_samples
+        if isinstance(self.decoder, BeamStreamDecoder):
+            total += 8 * sum(len(prefix) + 2 for prefix in self.decoder.beams)
+        else:
+            total += 8 * len(self.decoder.tokens)
+        return total
+
+    def segment_audio_s(self) -> tuple[float, float]:
+        return (self.segment_start_frame / ENCODER_FRAMES_PER_SECOND,
+                self.frames_done / ENCODER_FRAMES_PER_SECOND)

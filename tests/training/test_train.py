@@ -1,0 +1,146 @@
+"""Training: loss falls, a SIGKILLed run resumes on exactly the batches it had left, DDP on 2 CPU
+processes trains the same model as one process with the same global batches, averaging works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr_ee.checkpoint import average_checkpoints, list_checkpoints, load_checkpoint
+from asr_ee.config import ConfigError, apply_overrides, from_dict, save_yaml
+from asr_ee.training import TrainConfig, train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _config(data_dir: Path, **top: object) -> TrainConfig:
+    from asr_ee.data.tokenizer import Tokenizer
+
+    vocab = Tokenizer(data_dir / "tokenizer" / "bpe.model").vocab_size
+    cfg = from_dict(TrainConfig, {
+        "encoder": {"d_model": 32, "num_layers": 4, "num_heads": 2, "ffn_dim": 64, "conv_kernel": 5,
+                    "exit_layers": [2, 4], "vocab_size": vocab, "subsampling_channels": 8, "dropout": 0.0},
+        "data": {"data_dir": str(data_dir), "noise_cuts": None, "spec_augment": False, "max_duration": 12.0,
+                 "num_buckets": 2},
+        "optim": {"peak_lr": 0.003, "warmup_steps": 5},
+        "num_epochs": 50, "checkpoint_every_steps": 4, "keep_last_checkpoints": 100, "log_batch_ids": True,
+        "valid_max_batches": 1, "num_threads": 1, "seed": 3,
+    })
+    return apply_overrides(cfg, [f"{k}={v}" for k, v in top.items()])
+
+
+def _batches(exp_dir: Path, rank: int = 0) -> dict[int, str]:
+    """step -> cut ids, the last writer of a step winning (a resumed run rewrites nothing before it)."""
+    out: dict[int, str] = {}
+    for line in (exp_dir / f"batches.rank{rank}.log").read_text().splitlines():
+        step, ids = line.split("\t")
+        out[int(step)] = ids
+    return out
+
+
+def _run_cli(cfg: TrainConfig, exp_dir: Path, *extra: str) -> subprocess.Popen:
+    yaml_path = exp_dir.parent / f"{exp_dir.name}.yaml"
+    save_yaml(cfg, yaml_path)
+    return subprocess.Popen([sys.executable, "-m", "asr_ee.cli", "train", "--config", str(yaml_path),
+                             "--exp-dir", str(exp_dir), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _dev_loss(cfg: TrainConfig, weights: dict | None) -> list[float]:
+    from asr_ee.data.datamodule import make_valid_loader
+    from asr_ee.data.tokenizer import Tokenizer
+    from asr_ee.models import build_encoder
+    from asr_ee.training import _validate
+
+    torch.manual_seed(cfg.seed)
+    model = build_encoder(cfg.encoder)
+    if weights is not None:
+        model.load_state_dict(weights)
+    tokenizer = Tokenizer(cfg.data.path(cfg.data.tokenizer))
+    return _validate(model, make_valid_loader(cfg.data), tokenizer, torch.device("cpu"), 10, None)
+
+
+def test_loss_decreases_and_exits_logged(tiny_corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_corpus, max_steps=40, checkpoint_every_steps=20)
+    train(cfg, tmp_path / "exp")
+    first, last = (load_checkpoint(p) for p in list_checkpoints(tmp_path / "exp" / "checkpoints", "step-"))
+    assert first["run"]["step"] == 20 and last["run"]["step"] == 40
+    before, after = _dev_loss(cfg, None), _dev_loss(cfg, last["model"])
+    assert len(before) == len(after) == 2
+    assert all(a < 0.8 * b for a, b in zip(after, before)), (before, after)
+    assert (tmp_path / "exp" / "tensorboard").is_dir() and (tmp_path / "exp" / "train.yaml").is_file()
+    scalars = list((tmp_path / "exp" / "tensorboard").glob("events.*"))
+    assert scalars and scalars[0].stat().st_size > 0
+
+
+def test_sigkill_then_resume_continues_exactly(tiny_corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_corpus, max_steps=40)
+    reference = tmp_path / "reference"
+    assert _run_cli(cfg, reference).wait(timeout=600) == 0
+    killed = tmp_path / "killed"
+    proc = _run_cli(cfg, killed)
+    deadline = time.time() + 300
+    while not list_checkpoints(killed / "checkpoints", "step-") and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ckpts = list_checkpoints(killed / "checkpoints")
+    assert ckpts, "the run was killed before writing a checkpoint"
+    resumed_from = load_checkpoint(ckpts[-1])["run"]["step"]
+    assert resumed_from < 40, "the run finished before it could be killed"
+    assert _run_cli(cfg, killed, "--resume").wait(timeout=600) == 0
+    ref, got = _batches(reference), _batches(killed)
+    assert sorted(got) == list(range(1, 41))
+    assert got == ref, "resumed run trained on different batches"
+    final_ref = load_checkpoint(list_checkpoints(reference / "checkpoints")[-1])["model"]
+    final_got = load_checkpoint(list_checkpoints(killed / "checkpoints")[-1])["model"]
+    for key in final_ref:
+        torch.testing.assert_close(final_got[key], final_ref[key], atol=1e-5, rtol=1e-4)
+
+
+def test_existing_run_needs_resume(tiny_corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_corpus, max_steps=4)
+    train(cfg, tmp_path / "exp")
+    with pytest.raises(ConfigError, match="--resume"):
+        train(cfg, tmp_path / "exp")
+
+
+def test_ddp_two_cpu_processes_match_single_process(tiny_corpus: Path, tmp_path: Path) -> None:
+    steps = 6
+    single = _config(tiny_corpus, max_steps=steps, **{"optim.accum_grad": 2, "data.sync_buckets": False})
+    train(single, tmp_path / "single")
+    ddp_cfg = _config(tiny_corpus, max_steps=steps, **{"data.sync_buckets": False})
+    yaml_path = tmp_path / "ddp.yaml"
+    save_yaml(ddp_cfg, yaml_path)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           "29517", "-m", "asr_ee.cli", "train", "--config", str(yaml_path), "--exp-dir",
+                           str(tmp_path / "ddp")], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp_ckpts = list_checkpoints(tmp_path / "ddp" / "checkpoints")
+    assert [p.name for p in ddp_ckpts] == [p.name for p in list_checkpoints(tmp_path / "single" / "checkpoints")]
+    single_batches = _batches(tmp_path / "single")
+    rank_batches = [_batches(tmp_path / "ddp", r) for r in (0, 1)]
+    for step in range(1, steps + 1):
+        assert rank_batches[0][step] + " " + rank_batches[1][step] == single_batches[step]
+    a = load_checkpoint(ddp_ckpts[-1])["model"]
+    b = load_checkpoint(list_checkpoints(tmp_path / "single" / "checkpoints")[-1])["model"]
+    params = {k for k in a if "running_" not in k and "num_batches_tracked" not in k}
+    for key in params:
+        torch.testing.assert_close(a[key], b[key], atol=2e-4, rtol=1e-3)
+
+
+def test_average_checkpoints(tiny_corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_corpus, max_steps=8)
+    train(cfg, tmp_path / "exp")
+    paths = list_checkpoints(tmp_path / "exp" / "checkpoints", "step-")
+    avg = average_checkpoints(paths)
+    states = [load_checkpoint(p)["model"] for p in paths]
+    key = next(k for k in avg["model"] if k.endswith("weight"))
+    torch.testing.assert_close(avg["model"][key], (states[0][key] + states[1][key]) / 2)
