@@ -57,6 +57,8 @@ def load_audio(path: str | Path) -> torch.Tensor:
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes)")
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=False)
     except Exception:  # soundfile raises LibsndfileError/RuntimeError for what it cannot parse

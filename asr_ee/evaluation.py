@@ -147,8 +147,8 @@ class EvaluationConfig:
             raise ConfigError(f"thresholds given for {stray}, which are not criteria with thresholds "
                               f"among {self.criteria}")
         for kind, values in self.thresholds.items():
-            if not values:
-                raise ConfigError(f"thresholds for {kind} are empty")
+            if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                raise ConfigError(f"thresholds for {kind} must be a non-empty list of numbers, got {values!r}")
 
     def policies(self, num_exits: int) -> list[Policy]:
         """Every (criterion, threshold) to report, in sweep order."""
@@ -336,18 +336,24 @@ def _score(index: int, utt: Utterance, num_samples: int, exit_lps: list[torch.Te
     tokens = {d: [decoder.tokens(lp, d) for lp in exit_lps] for d in cfg.decodings}
     texts = {d: [decoder.tokenizer.decode(t) for t in toks] for d, toks in tokens.items()}
     ref = utt.reference
+    aligned: dict[str, WordErrors] = {}
 
-    def errors(hyp: str) -> WordErrors | None:
-        return None if ref is None else word_errors(ref, hyp)
+    def errors(hyp: str) -> WordErrors:  # many policies give the same hypothesis: align it once
+        assert ref is not None
+        if hyp not in aligned:
+            aligned[hyp] = word_errors(ref, hyp)
+        return aligned[hyp]
 
-    outcomes, cache = [], {}
+    outcomes: list[PolicyOutcome] = []
+    cache: dict[tuple[str, tuple[int, ...]], str] = {}  # spliced hypotheses, shared by granularities
     for granularity in GRANULARITIES:
         bounds = segment_bounds(num_frames, None if granularity == "utterance" else cfg.chunk_frames)
         frames = tuple(e - s for s, e in bounds)
         for (policy, d), exits in choose_exits(exit_lps, bounds, policies, granularity, tokens).items():
             hyp = _spliced_text(exits, bounds, exit_lps, d, texts[d], decoder, cache)
-            outcomes.append(PolicyOutcome(policy, granularity, d, Selection(exits, frames), errors(hyp)))
-    exit_errors = {} if ref is None else {d: [word_errors(ref, h) for h in hyps] for d, hyps in texts.items()}
+            outcomes.append(PolicyOutcome(policy, granularity, d, Selection(exits, frames),
+                                          None if ref is None else errors(hyp)))
+    exit_errors = {} if ref is None else {d: [errors(h) for h in hyps] for d, hyps in texts.items()}
     mask_chunk = cfg.chunk_frames if cfg.attention == "chunk" else None
     return UtteranceResult(index, utt.id, utt.source, ref, num_samples / SAMPLE_RATE, num_frames, texts,
                            exit_errors, outcomes, visible_keys(num_frames, mask_chunk, cfg.left_context_chunks))

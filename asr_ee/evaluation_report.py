@@ -118,13 +118,17 @@ def _panel(ax: Any, summary: dict[str, Any], decoding: str, granularity: str) ->
     rows = [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == granularity
             and r["wer"] is not None and r["compute_fraction"] is not None]
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
+    placed: dict[tuple[float, float], int] = {}  # labels already at a point: stack the next one below
     for kind, color in zip(_CRITERIA_PLOTTED, colors):
         points = sorted((r["compute_fraction"], r["wer"], r["threshold"]) for r in rows if r["criterion"] == kind)
         if not points:
             continue
         ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=color, alpha=0.8, label=_LABELS[kind])
         for (x, y), label in _threshold_labels(points).items():
-            ax.annotate(label, (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7, color=color)
+            below = placed.get((x, y), 0)
+            placed[(x, y)] = below + 1
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10 - 8 * below), fontsize=7,
+                        color=color)
     for r in rows:
         if r["criterion"] == "oracle":
             ax.plot(r["compute_fraction"], r["wer"], "*", color="purple", markersize=14, label=_LABELS["oracle"])
@@ -152,7 +156,11 @@ def plot_wer_vs_compute(summary: dict[str, Any], path: str | Path) -> None:
     for i, decoding in enumerate(decodings):
         for j, granularity in enumerate(GRANULARITIES):
             _panel(axes[i][j], summary, decoding, granularity)
-    fig.tight_layout()
+    what = "WER against encoder compute (small numbers: each criterion's thresholds)"
+    if "model" in summary and "inputs" in summary:
+        what = f"{Path(summary['model']).name} on {', '.join(Path(i).name for i in summary['inputs'])}: {what}"
+    fig.suptitle(what)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(str(path), dpi=110)
 
 
