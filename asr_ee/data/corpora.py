@@ -72,7 +72,7 @@ def _audio_duration(path: Path) -> float:
 def _corpus_root(corpus_dir: str, inner: str) -> Path:
     if not corpus_dir:
         raise ConfigError("corpus_dir is not set; pass corpus_dir=/path/to/corpus")
-    root = Path(corpus_dir)
+    root = Path(corpus_dir).resolve()
     if (root / inner).is_dir():
         root = root / inner
     if not root.is_dir():
@@ -148,7 +148,7 @@ def prepare_librispeech_corpus(cfg: LibriSpeechConfig, output_dir: str | Path) -
 
     root = _corpus_root(cfg.corpus_dir, "LibriSpeech")
     return _prepare_corpus(
-        cfg, Path(output_dir), root, lambda part: check_librispeech_part(root / part),
+        cfg, Path(output_dir).resolve(), root, lambda part: check_librispeech_part(root / part),
         lambda parts: prepare_librispeech(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs),
         normalize_text, {"corpus": "librispeech"})
 
@@ -220,7 +220,7 @@ def prepare_tedlium_corpus(cfg: TedliumConfig, output_dir: str | Path) -> dict[s
     root = _corpus_root(cfg.corpus_dir, "TEDLIUM_release-3")
     with sphere_reader():
         return _prepare_corpus(
-            cfg, Path(output_dir), root, lambda part: check_tedlium_part(root, part),
+            cfg, Path(output_dir).resolve(), root, lambda part: check_tedlium_part(root, part),
             lambda parts: prepare_tedlium(root, dataset_parts=parts, num_jobs=cfg.prepare.num_jobs),
             clean_tedlium_text, {"corpus": "tedlium",
                                  "audio_note": "read .sph audio inside asr_ee.data.corpora.sphere_reader()"})

@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from asr_ee.data.prepare import (PrepareConfig, Stages, atomic_path, check_outpu
                                  manifest_path, prepare_from_manifests, save_manifest)
 from asr_ee.data.text_sources import load_sentences
 from asr_ee.data.tts import (ENGINES, ESPEAK_ACCENTS, ESPEAK_VARIANTS, FESTIVAL_VOICES,
-                             FLITE_VOICES, SAMPLE_RATE, SynthesisJob, Voice, check_engine,
+                             FLITE_VOICES, SAMPLE_RATE, SynthesisJob, SynthesisResult, Voice,
+                             check_engine,
                              synthesize)
 
 __all__ = ["SPLITS", "TRAIN_SPLIT", "HeldoutConfig", "VoiceRanges", "OfflineCorpusConfig",
@@ -215,7 +217,8 @@ def _read_sentences(output_dir: Path, split: str) -> list[str]:
     return (output_dir / "text" / f"sentences_{split}.txt").read_text().splitlines()
 
 
-def _manifests_from_results(jobs: list[SynthesisJob], results: list[Any]) -> tuple[RecordingSet, SupervisionSet]:
+def _manifests_from_results(jobs: list[SynthesisJob], results: list[SynthesisResult]
+                            ) -> tuple[RecordingSet, SupervisionSet]:
     recordings, supervisions = [], []
     for job, res in zip(jobs, results):
         if res.error is not None:
@@ -233,8 +236,6 @@ def _manifests_from_results(jobs: list[SynthesisJob], results: list[Any]) -> tup
 
 def _synth_stage(split: str, jobs: list[SynthesisJob], cfg: OfflineCorpusConfig,
                  output_dir: Path) -> None:
-    import shutil
-
     shutil.rmtree(output_dir / "audio" / split, ignore_errors=True)  # redo cleanly
     results = synthesize(jobs, num_jobs=cfg.prepare.num_jobs, desc=f"synthesizing {split}")
     failed = [r for r in results if r.error is not None]
@@ -288,7 +289,7 @@ def prepare_offline_corpus(cfg: OfflineCorpusConfig, output_dir: str | Path) -> 
         Cuts with features for ``train`` (with speed-perturbed copies), ``dev``, ``test``,
         ``test_heldout_voices`` and ``noise``.
     """
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).resolve()  # manifests hold absolute paths: usable from any cwd
     for engine in cfg.engines:
         for voice in FESTIVAL_VOICES if engine == "festival" else [None]:
             check_engine(engine, voice)

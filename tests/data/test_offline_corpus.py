@@ -8,16 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lhotse import CutSet, validate
+from lhotse import (CutSet, RecordingSet, SupervisionSet, validate,
+                    validate_recordings_and_supervisions)
 
 from asr_ee.data.offline_corpus import SPLITS, plan_utterances, sample_voices
+from asr_ee.data.prepare import manifest_path
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.features import NUM_MEL_BINS, num_frames
 from asr_ee.text import normalize_text
 
 
 def _cuts(corpus: Path, split: str) -> CutSet:
-    return CutSet.from_file(corpus / f"cuts_{split}.jsonl.gz")
+    return CutSet.from_file(corpus / f"cuts_{split}.jsonl.gz").to_eager()
 
 
 def _speakers(cuts: CutSet) -> set[str]:
@@ -34,6 +36,10 @@ def test_layout_and_manifests_validate(tiny_corpus: Path, offline_config) -> Non
     assert len(_cuts(tiny_corpus, "dev")) == cfg.dev_utterances
     assert (tiny_corpus / "tokenizer" / "bpe.model").is_file()
     assert not list(tiny_corpus.rglob(".tmp_*"))
+    for split in SPLITS:
+        validate_recordings_and_supervisions(
+            RecordingSet.from_file(manifest_path(tiny_corpus, "recordings", split)),
+            SupervisionSet.from_file(manifest_path(tiny_corpus, "supervisions", split)), read_data=True)
 
 
 def test_features_match_audio(tiny_corpus: Path) -> None:

@@ -138,7 +138,7 @@ def test_bad_files_are_reported_and_the_rest_evaluated(odd_audio: dict[str, Path
     assert list(failed) == ["utt_corrupt", "utt_empty", "utt_silent", "utt_missing"]
     assert failed["utt_corrupt"]["source"].endswith("utt_corrupt.wav")
     assert "cannot decode" in failed["utt_corrupt"]["error"]
-    assert "cannot decode" in failed["utt_empty"]["error"] and "utt_empty.wav" in failed["utt_empty"]["error"]
+    assert "empty (0 bytes)" in failed["utt_empty"]["error"] and "utt_empty.wav" in failed["utt_empty"]["error"]
     assert "no audio samples" in failed["utt_silent"]["error"]
     assert "no audio file for 'utt_missing'" in failed["utt_missing"]["error"]
     assert results["per_exit"][0]["num_words"] == 34  # only the good utterances are scored

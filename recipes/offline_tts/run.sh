@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Offline TTS recipe: a speech corpus synthesized from Debian TTS engines (espeak-ng, flite,
+# festival) and text packages (fortunes, wordnet-base), then a model trained on it.
+#
+# Usage: recipes/offline_tts/run.sh [CONF]          CONF: tiny | small (default: small)
+#   stage 1  asr-ee prepare offline -> $DATA_DIR/cuts_{train,dev,test,test_heldout_voices,noise}.jsonl.gz,
+#                                      $DATA_DIR/tokenizer/bpe.model, $DATA_DIR/corpus.json
+#   stage 2  asr-ee train           (reads conf/train_CONF.yaml)
+# Environment: DATA_DIR (default data/offline_tts_CONF), EXP_DIR (default exp/offline_tts_CONF),
+#   STAGE and STOP_STAGE (default 1 and 2). Reruns skip the finished parts of a build.
+# Needs: apt-get install -y --no-install-recommends espeak-ng flite festival festvox-kallpc16k \
+#          festvox-kdlpc16k festvox-us-slt-hts sox fortunes fortunes-min wordnet-base
+set -euo pipefail
+
+conf=${1:-small}
+recipe=recipes/offline_tts
+data_dir=${DATA_DIR:-data/offline_tts_$conf}
+exp_dir=${EXP_DIR:-exp/offline_tts_$conf}
+stage=${STAGE:-1}
+stop_stage=${STOP_STAGE:-2}
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  asr-ee prepare offline --config "$recipe/conf/$conf.yaml" --output-dir "$data_dir"
+fi
+
+# ---- TRAIN STAGE (asr-ee train and conf/train_CONF.yaml belong to the model side) ----
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  asr-ee train --config "$recipe/conf/train_$conf.yaml" --data-dir "$data_dir" --exp-dir "$exp_dir"
+fi
