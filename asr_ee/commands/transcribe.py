@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "build_config", "DEFAULT_THRESHOLDS"]
+__all__ = ["register", "add_recognizer_arguments", "build_config", "DEFAULT_THRESHOLDS"]
 
 DEFAULT_THRESHOLDS = {"entropy": 0.1, "confidence": 0.9, "confidence_min": 0.5, "patience": 1.0}
 CHUNK_FIELDS = ("exit_layer", "criterion_value", "cap", "compute_ms", "backlog_ms", "cpu_load")
@@ -27,6 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cuts", help="lhotse cut manifest (.jsonl.gz)")
     p.add_argument("--audio-dir", help="folder of audio named by --transcripts")
     p.add_argument("--transcripts", help="Kaldi text file or TSV (with --audio-dir)")
+    add_recognizer_arguments(p)
+    p.add_argument("--realtime", action="store_true", help="feed audio at the speed it would arrive live")
+    p.add_argument("--json", action="store_true", help="one JSON object per utterance, with the chunk trace")
+    p.set_defaults(func=run)
+
+
+def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The model and streaming options :func:`build_config` reads (for any command or app)."""
     p.add_argument("--model", help="exported model or checkpoint (default: the shipped model)")
     p.add_argument("--config", help="YAML file of StreamingConfig keys (options below override it)")
     p.add_argument("--chunk-frames", type=int, help="encoder frames (40 ms) per chunk")
@@ -39,10 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beam", type=int, help="beam width (implies --decoding beam)")
     p.add_argument("--no-controller", action="store_true", help="no compute-load cap (criterion only)")
     p.add_argument("--no-endpoint", action="store_true", help="one segment per file")
-    p.add_argument("--realtime", action="store_true", help="feed audio at the speed it would arrive live")
-    p.add_argument("--json", action="store_true", help="one JSON object per utterance, with the chunk trace")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.set_defaults(func=run)
 
 
 def build_config(args: argparse.Namespace):

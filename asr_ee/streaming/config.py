@@ -19,9 +19,13 @@ from asr_ee.models.encoder import SkipPolicy
 
 __all__ = ["EndpointRule", "EndpointConfig", "ControllerConfig", "StreamingConfig", "DEFAULT_SKIP_POLICY"]
 
-# Chosen from benchmarks/streaming_rtf.py (see README): with the copy answer every chunk costs
-# exactly what its exit costs, so a cap set by the load controller is a real ceiling on compute.
-DEFAULT_SKIP_POLICY = SkipPolicy.COPY
+# Chosen with benchmarks/streaming_rtf.py (see README): ``recompute`` is exact (a chunk's posteriors
+# are those of the masked full forward at its exit, so offline evaluation of a criterion carries
+# over) and spends nothing on the layers a chunk skips; ``copy`` fills every skipped layer's caches
+# on every early-exiting chunk, which cost 2-3x the encoder time of ``recompute`` when chunks stop
+# at the first exit. Its price: a chunk going deep after shallow ones first catches up the skipped
+# blocks of the chunks still in its attention window (a latency spike, bounded by the window).
+DEFAULT_SKIP_POLICY = SkipPolicy.RECOMPUTE
 
 
 @dataclass
@@ -66,16 +70,20 @@ class ControllerConfig:
     """Live compute-load controller: sets the deepest exit a chunk may reach.
 
     Before each chunk it reads the real-time factor of recent chunks (compute time / audio time),
-    the backlog of audio waiting, and the CPU load of other processes. Any reading over its limit
-    lowers the cap one exit; the cap goes up one exit only after ``raise_after_chunks`` chunks in
-    a row with every reading below ``relax_ratio`` times its limit (hysteresis), and that wait
-    doubles each time a raise has to be taken back soon after (up to ``max_raise_after_chunks``).
+    the backlog of audio waiting, and the CPU load of other processes (see
+    :mod:`asr_ee.streaming.controller` for the policy). A reading over its limit lowers the cap one
+    exit; the cap goes up one exit only after ``raise_after_chunks`` chunks in a row with the
+    real-time factor and the backlog below ``relax_ratio`` times their limits (hysteresis), and
+    that wait doubles each time a raise has to be taken back soon after (up to
+    ``max_raise_after_chunks``).
 
     Attributes:
         target_rtf: real-time factor the stream should stay under.
-        latency_budget_ms: audio allowed to wait for decoding (the backlog) before lowering the cap.
-        cpu_high: CPU load of other processes (0..1 of the machine) that lowers the cap.
-        cpu_low: CPU load under which the cap may rise again.
+        latency_budget_ms: audio allowed to wait for decoding beyond the chunk being decoded (the
+            excess backlog) before lowering the cap.
+        cpu_high: CPU load of other processes (0..1 of the machine) over which the cap drops as
+            soon as the real-time factor is within ``relax_ratio`` of the target, before it goes
+            over (a leading indicator; it never blocks a raise).
         relax_ratio: RTF and backlog must be below ``relax_ratio`` times their limits to rise.
         rtf_window_chunks: chunks the recent real-time factor is averaged over.
         lower_after_chunks: consecutive overloaded chunks before the cap drops one exit.
@@ -86,8 +94,7 @@ class ControllerConfig:
 
     target_rtf: float = 0.7
     latency_budget_ms: float = 1000.0
-    cpu_high: float = 0.85
-    cpu_low: float = 0.6
+    cpu_high: float = 0.9
     relax_ratio: float = 0.7
     rtf_window_chunks: int = 4
     lower_after_chunks: int = 1
@@ -98,8 +105,8 @@ class ControllerConfig:
     def __post_init__(self) -> None:
         if self.target_rtf <= 0 or self.latency_budget_ms <= 0:
             raise ConfigError("controller target_rtf and latency_budget_ms must be positive")
-        if not 0.0 <= self.cpu_low <= self.cpu_high:
-            raise ConfigError(f"controller needs 0 <= cpu_low <= cpu_high, got {self.cpu_low}, {self.cpu_high}")
+        if not 0.0 <= self.cpu_high <= 1.0:
+            raise ConfigError(f"controller cpu_high must be in [0, 1], got {self.cpu_high}")
         if not 0.0 < self.relax_ratio <= 1.0:
             raise ConfigError(f"controller relax_ratio must be in (0, 1], got {self.relax_ratio}")
         if min(self.rtf_window_chunks, self.lower_after_chunks, self.raise_after_chunks) < 1:

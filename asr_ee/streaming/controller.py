@@ -6,11 +6,15 @@ backlog, a ``cpu_load`` callable), so tests drive it with a fake clock and a fak
 
 Policy (see :class:`~asr_ee.streaming.config.ControllerConfig`):
 
-* **overloaded** when the recent real-time factor is over ``target_rtf``, or the backlog is over
-  ``latency_budget_ms``, or the CPU load of other processes is over ``cpu_high``:
-  after ``lower_after_chunks`` such chunks the cap drops one exit;
-* **relaxed** when all three are comfortably below (``relax_ratio`` x the limits, ``cpu_low``):
-  after ``raise_after_chunks`` such chunks in a row the cap rises one exit;
+* **overloaded** when the recent real-time factor is over ``target_rtf``, or the backlog beyond
+  the chunk about to be decoded is over ``latency_budget_ms``, or the CPU load of other
+  processes is over ``cpu_high`` while the real-time factor is already within ``relax_ratio``
+  of the target (the busy machine is about to push it over): after ``lower_after_chunks`` such
+  chunks the cap drops one exit;
+* **relaxed** when the real-time factor and the backlog are both under ``relax_ratio`` x their
+  limits: after ``raise_after_chunks`` such chunks in a row the cap rises one exit. The CPU load
+  does not block a raise: a machine kept busy by others (a training run next door) is fine as
+  long as this stream keeps up, which the real-time factor measures;
 * in between, the cap holds. A raise that has to be taken back within the wait doubles the wait
   for the next raise (up to ``max_raise_after_chunks``), so the cap settles instead of oscillating
   between a depth that is too slow and one that is fast enough.
@@ -86,10 +90,15 @@ class ControllerState:
 
 @dataclass
 class LoadController:
-    """The cap policy for an encoder with ``num_exits`` exits."""
+    """The cap policy for an encoder with ``num_exits`` exits and chunks of ``chunk_ms`` audio.
+
+    The backlog a stream always has (the chunk about to be decoded) does not count against the
+    latency budget: only ``backlog_ms - chunk_ms`` does.
+    """
 
     config: ControllerConfig
     num_exits: int
+    chunk_ms: float = 0.0
     floor: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,10 +110,12 @@ class LoadController:
     def pressure(self, reading: LoadReading) -> Pressure:
         c = self.config
         rtf = reading.rtf if reading.rtf is not None else 0.0
-        if rtf > c.target_rtf or reading.backlog_ms > c.latency_budget_ms or reading.cpu_load > c.cpu_high:
+        near_limit = reading.rtf is not None and rtf >= c.relax_ratio * c.target_rtf
+        waiting_ms = reading.backlog_ms - self.chunk_ms
+        if (rtf > c.target_rtf or waiting_ms > c.latency_budget_ms
+                or (reading.cpu_load > c.cpu_high and near_limit)):
             return Pressure.OVERLOADED
-        if (rtf < c.relax_ratio * c.target_rtf and reading.backlog_ms < c.relax_ratio * c.latency_budget_ms
-                and reading.cpu_load < c.cpu_low):
+        if rtf < c.relax_ratio * c.target_rtf and waiting_ms < c.relax_ratio * c.latency_budget_ms:
             return Pressure.RELAXED
         return Pressure.STEADY
 

@@ -94,8 +94,9 @@ class Recognizer:
         if not cfg.causal:
             raise ConfigError("this model has a non-causal convolution and cannot stream")
         self.num_exits = self.encoder.num_exits
+        chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
         self.controller = None if self.config.controller is None else \
-            LoadController(self.config.controller, self.num_exits)
+            LoadController(self.config.controller, self.num_exits, chunk_ms=chunk_ms)
         if cpu_load is None:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
         self.cpu_load = cpu_load
@@ -136,8 +137,13 @@ class Recognizer:
         for stream in ready:
             plan = self._plan(stream, cpu_load)
             groups.setdefault(self._group_key(plan), []).append(plan)
-        for group in groups.values():
-            self._run_group(group)
+        spans = [self._run_group(group) for group in groups.values()]
+        if self.controller is not None:  # the controller sees the whole call: what the process spent
+            total_s = sum(end - start for start, end, _ in spans)
+            for _, _, decoded in spans:
+                for stream, frames in decoded:
+                    if stream.controller_state is not None:
+                        self.controller.record(stream.controller_state, total_s, frames * _S_PER_FRAME)
         return len(ready)
 
     # ------------------------------------------------------------------ one chunk
@@ -158,7 +164,8 @@ class Recognizer:
                 tuple(s.key.size(2) for s in state.layers), tuple(s.key.size(2) for s in state.branches),
                 tuple((p.start, p.next_block, p.hidden.size(1)) for p in state.pending))
 
-    def _run_group(self, group: list[_Planned]) -> None:
+    def _run_group(self, group: list[_Planned]) -> tuple[float, float, list[tuple[Stream, int]]]:
+        """Run one batch; returns its start and end time and the streams that got frames."""
         streams = [p.stream for p in group]
         feats = torch.stack([s.take_feats(group[0].feed_frames) for s in streams])  # (B, N, F)
         state = streams[0].encoder_state if len(streams) == 1 else \
@@ -172,14 +179,15 @@ class Recognizer:
             stream.encoder_state = new_state
         frames = out.log_probs.size(1)
         if frames == 0:
-            return  # the input's last few fbank frames made no encoder frame
+            return start, self.clock(), []  # the input's last few fbank frames made no encoder frame
         chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
         for stream, (_, log_probs, _) in zip(streams, chosen):
             stream.decoder.accept(log_probs[0])  # (C, V)
-        compute_s = self.clock() - start
+        end = self.clock()
         fraction = self.cost.fraction(out.exit_index, out.blocks_run, self.config.skip_policy)
         for plan, (exit_index, _, value) in zip(group, chosen):
-            self._record(plan, exit_index, value, compute_s, frames, fraction)
+            self._record(plan, exit_index, value, end - start, frames, fraction)
+        return start, end, [(s, frames) for s in streams]
 
     def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: torch.Tensor,
                      decision: _BatchDecision | None) -> tuple[int, torch.Tensor, float | None]:
@@ -199,8 +207,6 @@ class Recognizer:
     def _record(self, plan: _Planned, exit_index: int, value: float | None, compute_s: float, frames: int,
                 fraction: float) -> None:
         stream, layers = plan.stream, self.encoder.cfg.exit_layers
-        if self.controller is not None and stream.controller_state is not None:
-            self.controller.record(stream.controller_state, compute_s, frames * _S_PER_FRAME)
         stream.trace.append(ChunkRecord(
             exit_layer=layers[exit_index], criterion_value=value, cap=layers[plan.cap],
             compute_ms=1000.0 * compute_s, backlog_ms=plan.reading.backlog_ms, cpu_load=plan.reading.cpu_load,

@@ -33,8 +33,12 @@ def _deliver(stream: Stream, signal: torch.Tensor, sample_rate: int, start: int,
     return end
 
 
-def _decode_ready(recognizer: Recognizer, streams: list[Stream], reset_at_endpoints: bool) -> bool:
-    if recognizer.decode_streams(streams) == 0:
+def _decode_ready(recognizer: Recognizer, streams: list[Stream], reset_at_endpoints: bool, batch: bool) -> bool:
+    if batch:
+        decoded = recognizer.decode_streams(streams)
+    else:
+        decoded = sum(recognizer.decode_streams([s]) for s in streams)
+    if decoded == 0:
         return False
     if reset_at_endpoints:
         for stream in streams:
@@ -44,10 +48,14 @@ def _decode_ready(recognizer: Recognizer, streams: list[Stream], reset_at_endpoi
 
 
 def run_streams(recognizer: Recognizer, signals: list[torch.Tensor], *, sample_rate: int = 16000,
-                realtime: bool = False, piece_s: float = 0.1, reset_at_endpoints: bool = True,
+                realtime: bool = False, piece_s: float = 0.1, reset_at_endpoints: bool = True, batch: bool = True,
                 clock: Callable[[], float] = time.perf_counter,
                 sleep: Callable[[float], None] = time.sleep) -> list[RecognitionResult]:
-    """Recognize ``signals`` (each (N,) at ``sample_rate``); returns one result per signal."""
+    """Recognize ``signals`` (each (N,) at ``sample_rate``); returns one result per signal.
+
+    ``batch=False`` decodes the streams one by one (independent devices sharing a CPU) instead of
+    stacking them into one ``infer`` call.
+    """
     if piece_s <= 0:
         raise ValueError(f"piece_s must be positive, got {piece_s}")
     piece = max(1, round(piece_s * sample_rate))
@@ -64,7 +72,7 @@ def run_streams(recognizer: Recognizer, signals: list[torch.Tensor], *, sample_r
             for i, (stream, signal) in enumerate(zip(streams, signals)):
                 while not stream.finished and not recognizer.is_ready(stream):
                     fed[i] = _deliver(stream, signal, sample_rate, fed[i], min(signal.numel(), fed[i] + piece))
-        if _decode_ready(recognizer, streams, reset_at_endpoints) or not realtime:
+        if _decode_ready(recognizer, streams, reset_at_endpoints, batch) or not realtime:
             continue
         if all(s.finished for s in streams):
             break  # finished and nothing ready: the last frames made no chunk

@@ -52,7 +52,8 @@ class ChunkRecord:
         cpu_load: CPU load of other processes (0..1) the controller saw.
         frames: encoder frames in the chunk.
         compute_fraction: analytic encoder compute of the chunk relative to a full-depth chunk
-            (catch-up work of ``recompute`` included).
+            (catch-up work of ``recompute`` and cache fills of ``copy`` included; for a batch, the
+            depth the batch ran to).
         audio_end_ms: end of the chunk's audio, from the stream's start.
         decoded_at_ms: the recognizer's clock when the chunk was decoded, from the stream's creation.
     """
@@ -120,9 +121,23 @@ def _as_mono_float(samples: Samples) -> torch.Tensor:
     return x
 
 
-@dataclass
+@dataclass(eq=False)
 class Stream:
-    """Per-input state; create it with :meth:`Recognizer.create_stream`."""
+    """Per-input state; create it with :meth:`Recognizer.create_stream` (compared by identity).
+
+    Attributes:
+        encoder_state: caches carried between chunks (bounded by ``left_context_chunks``).
+        decoder: incremental CTC decoder of the current segment.
+        controller_state: the load controller's memory (None without a controller).
+        created_at: the recognizer's clock at creation (origin of ``ChunkRecord.decoded_at_ms``).
+        segments: finished segments, oldest first.
+        trace: per-chunk records (the last ``max_trace_chunks`` when bounded).
+        sample_rate: rate of the audio given to :meth:`accept_waveform` (fixed by the first call).
+        samples_received: audio received so far, in 16 kHz samples.
+        feats_fed: fbank frames handed to the encoder so far.
+        segment_start_frame: encoder frame where the current segment began.
+        finished: :meth:`input_finished` was called.
+    """
 
     config: StreamingConfig
     encoder_state: EncoderState

@@ -144,3 +144,50 @@ def test_average_checkpoints(tiny_corpus: Path, tmp_path: Path) -> None:
     states = [load_checkpoint(p)["model"] for p in paths]
     key = next(k for k in avg["model"] if k.endswith("weight"))
     torch.testing.assert_close(avg["model"][key], (states[0][key] + states[1][key]) / 2)
+
+
+@pytest.mark.parametrize("path", sorted(REPO.glob("recipes/*/conf/train_*.yaml")), ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_recipe_train_configs_load(path: Path) -> None:
+    from asr_ee.config import load_yaml
+    from asr_ee.models import build_encoder
+
+    cfg = load_yaml(TrainConfig, path)
+    assert cfg.encoder.exit_layers[-1] == cfg.encoder.num_layers
+    build_encoder(cfg.encoder)  # the config builds a model
+
+
+def test_typo_in_config_is_an_error(tmp_path: Path) -> None:
+    from asr_ee.config import load_yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  peak_lrr: 0.1\n")
+    with pytest.raises(ConfigError, match="peak_lrr"):
+        load_yaml(TrainConfig, bad)
+
+
+def test_augmented_batches_on_the_fly(tiny_corpus: Path) -> None:
+    """On-the-fly features with noise mixing, reverberation and SpecAugment: batches still match
+    the cuts (lengths, texts) and differ from the clean precomputed features."""
+    from asr_ee.data.datamodule import batch_lengths, make_train_loader
+
+    clean_cfg = _config(tiny_corpus).data
+    aug_cfg = apply_overrides(_config(tiny_corpus), [
+        "data.on_the_fly_features=true", "data.reverb_prob=1.0", "data.noise_prob=1.0",
+        "data.noise_cuts=cuts_noise.jsonl.gz", "data.spec_augment=true"]).data
+    clean_loader, _ = make_train_loader(clean_cfg, seed=1)
+    aug_loader, _ = make_train_loader(aug_cfg, seed=1)
+    clean, aug = next(iter(clean_loader)), next(iter(aug_loader))
+    c_lens, c_texts, c_ids = batch_lengths(clean)
+    a_lens, a_texts, a_ids = batch_lengths(aug)
+    assert a_texts == c_texts and len(a_ids) == len(c_ids)
+    assert torch.all((a_lens - c_lens).abs() <= 2)
+    frames = int(min(a_lens.min(), c_lens.min()))
+    assert (aug["inputs"][:, :frames] - clean["inputs"][:, :frames]).abs().mean() > 0.1
+
+
+def test_reverb_needs_audio_features(tiny_corpus: Path) -> None:
+    from asr_ee.data.datamodule import make_train_loader
+
+    cfg = apply_overrides(_config(tiny_corpus), ["data.reverb_prob=0.5"]).data
+    with pytest.raises(ConfigError, match="on_the_fly_features"):
+        make_train_loader(cfg, seed=0)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: set up (if needed), then transcribe sample audio with the shipped model through
+# the streaming recognizer, printing each file's text and its per-chunk exit layers.
+# Samples: a recorded human voice shipped by alsa-utils, and sentences spoken by a held-out
+# text-to-speech voice (flite awb) that the model never heard in training.
+# Usage: bash scripts/demo.sh [audio files...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ $# -gt 0 ]; then
+  exec .venv/bin/asr-ee transcribe "$@"
+fi
+samples=$(mktemp -d)
+trap 'rm -rf "$samples"' EXIT
+cp /usr/share/sounds/alsa/Front_Center.wav "$samples/human_front_center.wav"
+flite -voice awb -t "the weather is nice today and we will go for a walk" -o "$samples/flite_awb_1.wav"
+flite -voice awb -t "please tell me what time it is" -o "$samples/flite_awb_2.wav"
+echo "transcribing with $(pwd)/exp/small/model.pt (streaming, dynamic exits, load-aware cap):"
+.venv/bin/asr-ee transcribe "$samples"/*.wav

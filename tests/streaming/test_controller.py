@@ -1,0 +1,148 @@
+"""The live compute-load controller, driven by fake readings, a fake clock and a fake CPU load."""
+
+from __future__ import annotations
+
+import pytest
+
+from asr_ee.models import SkipPolicy
+from asr_ee.streaming import ControllerConfig, LoadController, LoadReading, Recognizer, StreamingConfig
+from asr_ee.streaming.controller import CpuLoadMonitor
+from asr_ee.streaming.simulate import run_stream
+from streaming_helpers import FakeClock, synthetic_speech
+
+CALM = LoadReading(rtf=0.1, backlog_ms=100.0, cpu_load=0.1)
+BUSY_CPU = LoadReading(rtf=0.55, backlog_ms=100.0, cpu_load=0.99)  # near the limit on a busy machine
+BUSY_BUT_FAST = LoadReading(rtf=0.1, backlog_ms=100.0, cpu_load=0.99)
+SLOW = LoadReading(rtf=1.5, backlog_ms=100.0, cpu_load=0.1)
+BEHIND = LoadReading(rtf=0.1, backlog_ms=5000.0, cpu_load=0.1)
+MIDDLE = LoadReading(rtf=0.6, backlog_ms=100.0, cpu_load=0.1)  # between relaxed and overloaded
+
+
+def _caps(controller: LoadController, readings: list[LoadReading]) -> list[int]:
+    state = controller.initial_state()
+    return [controller.next_cap(state, r) for r in readings]
+
+
+@pytest.mark.parametrize("pressure", [BUSY_CPU, SLOW, BEHIND])
+def test_cap_drops_under_each_kind_of_load_and_rises_after_calm(pressure: LoadReading) -> None:
+    controller = LoadController(ControllerConfig(raise_after_chunks=3), num_exits=4)
+    caps = _caps(controller, [CALM] * 3 + [pressure] * 5 + [CALM] * 12)
+    assert caps[:3] == [3, 3, 3]
+    assert caps[3:8] == [2, 1, 0, 0, 0]  # one exit per loaded chunk, down to the floor
+    assert caps[8:] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3]  # one exit per 3 calm chunks
+
+
+def test_a_busy_machine_alone_neither_lowers_the_cap_nor_blocks_a_raise() -> None:
+    controller = LoadController(ControllerConfig(raise_after_chunks=2), num_exits=4)
+    assert _caps(controller, [BUSY_BUT_FAST] * 5) == [3] * 5
+    assert _caps(controller, [SLOW, SLOW] + [BUSY_BUT_FAST] * 4) == [2, 1, 1, 2, 2, 3]
+    assert _caps(controller, [LoadReading(None, 100.0, 0.99)] * 3) == [3] * 3  # unknown RTF: no CPU rule
+
+
+def test_the_chunk_being_decoded_does_not_count_against_the_latency_budget(tiny_pretrained) -> None:
+    controller = LoadController(ControllerConfig(latency_budget_ms=1000), num_exits=4, chunk_ms=1280)
+    assert _caps(controller, [LoadReading(0.1, 1280 + 900, 0.0)] * 3) == [3] * 3
+    assert _caps(controller, [LoadReading(0.1, 1280 + 1100, 0.0)] * 3) == [2, 1, 0]
+    clock = FakeClock(tick=0.001)
+    config = StreamingConfig(chunk_frames=32, criterion=None, endpoint=None)  # default controller
+    result = run_stream(Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: 0.0),
+                        synthetic_speech(20.0), clock=clock)
+    assert {c.cap for c in result.chunks} == {4}  # fast mode with big chunks: nothing to lower
+
+
+def test_hysteresis_holds_the_cap_between_the_limits_and_backs_off_failed_raises() -> None:
+    config = ControllerConfig(raise_after_chunks=2, max_raise_after_chunks=8, min_exit_index=1)
+    controller = LoadController(config, num_exits=4)
+    state = controller.initial_state()
+    caps = [controller.next_cap(state, r) for r in [SLOW] * 4 + [MIDDLE] * 6]
+    assert caps == [2, 1, 1, 1] + [1] * 6  # floor at min_exit_index; the middle band holds
+    caps = [controller.next_cap(state, r) for r in [CALM, CALM, SLOW]]
+    assert caps == [1, 2, 1] and state.raise_after == 4  # a raise taken back: wait twice as long
+    caps = [controller.next_cap(state, r) for r in [CALM] * 4 + [SLOW]]
+    assert caps == [1, 1, 1, 2, 1] and state.raise_after == 8
+    assert [controller.next_cap(state, CALM) for _ in range(8)][-2:] == [1, 2]
+
+
+def test_controller_config_is_validated() -> None:
+    from asr_ee.config import ConfigError
+
+    for bad in (dict(target_rtf=0), dict(cpu_high=1.5), dict(relax_ratio=1.5),
+                dict(raise_after_chunks=10, max_raise_after_chunks=5)):
+        with pytest.raises(ConfigError):
+            ControllerConfig(**bad)
+
+
+def test_recognizer_lowers_the_cap_under_fake_load_and_raises_it_again(tiny_pretrained) -> None:
+    """Fake clock (compute time per chunk = ``tick``, audio per chunk 0.16 s), fake CPU load."""
+    clock, load = FakeClock(tick=0.01), {"value": 0.0}
+    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, skip_policy=SkipPolicy.COPY,
+                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000))
+    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: load["value"])
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synthetic_speech(14.0))
+    phases = {"calm": (0.0, 0.01, 8), "busy cpu, rtf 0.56": (0.99, 0.09, 14), "calm again": (0.0, 0.01, 20),
+              "slow, rtf 3": (0.0, 0.5, 10), "calm at last": (0.0, 0.01, 20)}
+    caps = {}
+    for name, (cpu, tick, chunks) in phases.items():
+        load["value"], clock.tick = cpu, tick
+        for _ in range(chunks):
+            recognizer.decode(stream)
+        caps[name] = [c.cap for c in recognizer.result(stream).chunks[-chunks:]]
+    assert caps["calm"] == [4] * 8
+    busy = caps["busy cpu, rtf 0.56"]
+    assert busy[:4] == [4] * 4 and busy[-1] == 1  # the 4-chunk RTF window lags, then one exit at a time
+    assert all(a >= b for a, b in zip(busy, busy[1:]))
+    assert caps["calm again"][-1] == 4 and caps["slow, rtf 3"][-1] == 1 and caps["calm at last"][-1] == 4
+    trace = recognizer.result(stream).chunks
+    assert [c.cpu_load for c in trace[8:22]] == [0.99] * 14 and trace[0].cpu_load == 0.0
+    assert all(c.exit_layer <= c.cap for c in trace)
+    assert all(c.compute_ms == pytest.approx(10.0) for c in trace[:8])
+    assert trace[-1].backlog_ms == pytest.approx(14000 - 71 * 4 * 40)  # all audio was accepted up front
+
+
+def test_controller_keeps_a_realtime_backlog_bounded_where_full_depth_falls_behind(tiny_pretrained,
+                                                                                   monkeypatch) -> None:
+    """Simulated real time on a fake clock: every encoder block costs 50 ms of a 160 ms chunk, so
+    full depth (4 blocks) runs at RTF 1.25 and falls behind; the controller settles at 2 blocks
+    (RTF 0.63, under the 0.7 target) and keeps up."""
+    clock = FakeClock()
+    infer = tiny_pretrained.encoder.infer
+
+    def slow_infer(*args, **kwargs):
+        out = infer(*args, **kwargs)
+        clock.advance(0.05 * out.blocks_run)
+        return out
+
+    monkeypatch.setattr(tiny_pretrained.encoder, "infer", slow_infer)
+    audio = synthetic_speech(20.0)
+    backlogs, caps = {}, {}
+    for name, controller in (("fixed", None), ("controlled", ControllerConfig(latency_budget_ms=500))):
+        config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, controller=controller,
+                                 skip_policy=SkipPolicy.COPY)
+        recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: 0.0)
+        result = run_stream(recognizer, audio, realtime=True, clock=clock, sleep=clock.sleep)
+        backlogs[name] = [c.backlog_ms for c in result.chunks]
+        caps[name] = [c.cap for c in result.chunks]
+    fixed, controlled = backlogs["fixed"], backlogs["controlled"]
+    quarter = len(fixed) // 4
+    assert fixed[3 * quarter] - fixed[2 * quarter] > 1000 and fixed[2 * quarter] - fixed[quarter] > 1000
+    assert max(controlled) <= 500 + 160 + 100  # the budget, a chunk, a piece of arrival
+    assert set(caps["fixed"]) == {4} and set(caps["controlled"][quarter:]) == {2}
+
+
+def test_cpu_load_monitor_counts_other_processes_only(monkeypatch) -> None:
+    import psutil
+
+    readings = iter([None, 80.0, 30.0])  # machine-wide percent: priming call, then two readings
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: next(readings) or 0.0)
+    monkeypatch.setattr(psutil, "cpu_count", lambda: 2)
+    monkeypatch.setattr(psutil.Process, "cpu_percent", lambda self, interval=None: 100.0)  # one core
+    now = {"t": 0.0}
+    monitor = CpuLoadMonitor(min_interval_s=1.0, clock=lambda: now["t"])
+    assert monitor() == 0.0               # nothing measured yet
+    now["t"] = 1.0
+    assert monitor() == pytest.approx(0.3)  # 80 % of the machine, 50 % of it ours
+    now["t"] = 1.5
+    assert monitor() == pytest.approx(0.3)  # cached within min_interval_s
+    now["t"] = 2.5
+    assert monitor() == 0.0               # 30 % of the machine, all ours

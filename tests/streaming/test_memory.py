@@ -1,0 +1,45 @@
+"""An hour of audio through one stream in fast mode: the carried state stays the same size."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.models import SkipPolicy
+from asr_ee.streaming import EndpointConfig, EndpointRule, Recognizer, StreamingConfig
+from streaming_helpers import synthetic_speech
+
+PIECE_S = 10.0
+HOUR_S = 3600.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("skip_policy", [SkipPolicy.RECOMPUTE])
+def test_memory_stays_flat_over_an_hour_of_audio(tiny_pretrained, skip_policy: SkipPolicy) -> None:
+    config = StreamingConfig(chunk_frames=32, left_context_chunks=2, criterion=ExitCriterion("entropy", 0.963),
+                             skip_policy=skip_policy, controller=None, max_trace_chunks=500,
+                             endpoint=EndpointConfig(rule3=EndpointRule(False, 0.0, 20.0)))
+    recognizer = Recognizer(tiny_pretrained, config)
+    stream = recognizer.create_stream()
+    pieces = [synthetic_speech(PIECE_S, seed=s) for s in range(3)]
+    process = psutil.Process()
+    carried, encoder, rss = [], [], []
+    for k in range(int(HOUR_S / PIECE_S)):
+        stream.accept_waveform(16000, pieces[k % len(pieces)])
+        while recognizer.is_ready(stream):
+            recognizer.decode(stream)
+            if recognizer.is_endpoint(stream):
+                recognizer.reset(stream)
+        carried.append(stream.buffer_bytes())
+        encoder.append(stream.encoder_state.memory_bytes())
+        rss.append(process.memory_info().rss)
+    warm = int(300 / PIECE_S)  # after five minutes
+    assert stream.frames_done >= HOUR_S * 25 - 32
+    assert max(encoder[warm:]) <= max(encoder[:warm]) < 200_000
+    assert max(carried[warm:]) <= max(carried[:warm]) + 4096  # decoder hypotheses vary a little
+    assert len(recognizer.result(stream).chunks) == 500
+    assert len(stream.segments) >= HOUR_S / 21
+    assert rss[-1] - rss[warm] < 40 * 2**20
+    exits = {c.exit_layer for c in recognizer.result(stream).chunks}
+    assert len(exits) >= 2  # chunks did stop early, so RECOMPUTE kept pending chunks around

@@ -1,0 +1,136 @@
+"""``asr-ee transcribe`` end to end: an exported tiny model, a few wav files, one bad file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from asr_ee.audio import load_audio
+from asr_ee.checkpoint import export_model
+from asr_ee.cli import main
+from asr_ee.config import to_dict
+from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.models import SkipPolicy
+from asr_ee.pretrained import load_pretrained
+from asr_ee.streaming import Recognizer, StreamingConfig
+from asr_ee.streaming.simulate import run_stream
+from streaming_helpers import make_pretrained, synthetic_speech
+
+CHUNK_KEYS = {"exit_layer", "criterion_value", "cap", "compute_ms", "backlog_ms", "cpu_load"}
+
+
+@pytest.fixture
+def model_path(tokenizer_path: Path, tmp_path: Path) -> Path:
+    pretrained = make_pretrained(tokenizer_path)
+    path = tmp_path / "tiny.pt"
+    export_model({"encoder_config": to_dict(pretrained.encoder.cfg), "model": pretrained.encoder.state_dict()},
+                 tokenizer_path, path, half=False)
+    return path
+
+
+@pytest.fixture
+def wav_files(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i, (seconds, rate) in enumerate([(2.3, 16000), (3.1, 8000)]):
+        path = tmp_path / f"utt{i}.wav"
+        sf.write(path, synthetic_speech(seconds, sample_rate=rate, seed=i).numpy(), rate)
+        paths.append(path)
+    return paths
+
+
+def _lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_transcribe_json_matches_the_library_and_reports_a_bad_file(model_path, wav_files, tmp_path, capsys):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....this is not audio")
+    argv = ["transcribe", *map(str, wav_files), str(bad), "--model", str(model_path), "--json",
+            "--chunk-frames", "4", "--criterion", "entropy", "--threshold", "0.963", "--skip-policy", "recompute",
+            "--no-controller"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    records = {r["id"]: r for r in _lines(captured.out)}
+    assert set(records) == {"utt0", "utt1", "broken"}
+    assert "error" in records["broken"] and "broken.wav" in captured.err
+    config = StreamingConfig(chunk_frames=4, criterion=ExitCriterion("entropy", 0.963),
+                             skip_policy=SkipPolicy.RECOMPUTE, controller=None)
+    recognizer = Recognizer(load_pretrained(model_path), config)
+    for path in wav_files:
+        record, expected = records[path.stem], run_stream(recognizer, load_audio(path))
+        assert record["text"] == expected.text and record["text"]
+        assert [c["exit_layer"] for c in record["chunks"]] == [c.exit_layer for c in expected.chunks]
+        assert all(set(c) == CHUNK_KEYS and c["exit_layer"] <= c["cap"] for c in record["chunks"])
+    duration = sf.info(str(wav_files[1])).duration
+    assert len(records["utt1"]["chunks"]) == pytest.approx(duration / 0.16, abs=1)
+
+
+def test_transcribe_plain_text_with_cuts_prints_wer(model_path, wav_files, tmp_path, capsys):
+    from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
+
+    recordings = RecordingSet.from_recordings(Recording.from_file(p) for p in wav_files)
+    supervisions = SupervisionSet.from_segments(
+        SupervisionSegment(id=r.id, recording_id=r.id, start=0, duration=r.duration, text="hello world")
+        for r in recordings)
+    cuts_path = tmp_path / "cuts.jsonl.gz"
+    CutSet.from_manifests(recordings=recordings, supervisions=supervisions).to_file(cuts_path)
+    assert main(["transcribe", "--cuts", str(cuts_path), "--model", str(model_path)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2 and all("\t" in line for line in captured.out.splitlines())
+    assert "WER" in captured.err and "4 words" in captured.err
+
+
+def test_transcribe_fails_only_when_nothing_could_be_transcribed(model_path, tmp_path, capsys):
+    missing = tmp_path / "missing.wav"
+    assert main(["transcribe", str(missing), "--model", str(model_path)]) == 1
+    assert "missing.wav" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--criterion", "fixed"], "needs --threshold"),
+    (["--chunk-frames", "0"], "chunk_frames"),
+    (["--model", "/nonexistent/model.pt"], "does not exist"),
+])
+def test_transcribe_reports_bad_options(model_path, wav_files, capsys, argv, message):
+    base = ["transcribe", str(wav_files[0])]
+    if "--model" not in argv:
+        base += ["--model", str(model_path)]
+    assert main(base + argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+
+
+def test_transcribe_realtime_paces_the_audio(model_path, tmp_path, capsys):
+    import time
+
+    path = tmp_path / "short.wav"
+    sf.write(path, synthetic_speech(0.8, seed=5).numpy(), 16000)
+    start = time.perf_counter()
+    assert main(["transcribe", str(path), "--model", str(model_path), "--realtime", "--json",
+                 "--no-controller"]) == 0
+    assert time.perf_counter() - start >= 0.8
+    fast = _lines(capsys.readouterr().out)[0]
+    assert main(["transcribe", str(path), "--model", str(model_path), "--json", "--no-controller"]) == 0
+    assert _lines(capsys.readouterr().out)[0]["text"] == fast["text"]
+
+
+def test_transcribe_audio_dir_with_transcripts_and_a_yaml_config(model_path, wav_files, tmp_path, capsys):
+    transcripts = tmp_path / "text"
+    transcripts.write_text("utt0 hello there\nutt1 general kenobi\nutt9 nobody recorded this\n")
+    config = tmp_path / "streaming.yaml"
+    config.write_text("chunk_frames: 6\nleft_context_chunks: 2\ncriterion: null\ncontroller: null\n")
+    argv = ["transcribe", "--audio-dir", str(tmp_path), "--transcripts", str(transcripts), "--model",
+            str(model_path), "--config", str(config), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    records = {r["id"]: r for r in _lines(captured.out)}
+    assert records["utt0"]["reference"] == "hello there" and "utt9" in records["utt9"]["error"]
+    assert {c["exit_layer"] for c in records["utt0"]["chunks"]} == {4}  # no criterion: full depth
+    assert len(records["utt0"]["chunks"]) == pytest.approx(2.3 / 0.24, abs=1)  # 6-frame chunks
+    assert "WER" in captured.err and "1 of 3" in captured.err
+    config.write_text("chunk_frames: 6\nchunk_size: 4\n")
+    assert main(argv) == 2
+    assert "chunk_size" in capsys.readouterr().err
