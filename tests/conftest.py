@@ -53,6 +53,12 @@ def overfit_train_config(data_dir: Path, vocab_size: int, max_steps: int):
 
 
 @pytest.fixture(scope="session")
+def overfit_config():
+    """``overfit_config(data_dir, vocab_size, max_steps)``: the TrainConfig the overfit model uses."""
+    return overfit_train_config
+
+
+@pytest.fixture(scope="session")
 def overfit_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> OverfitModel:
     from lhotse import CutSet
 

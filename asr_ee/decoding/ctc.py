@@ -69,6 +69,7 @@ class BeamStreamDecoder:
     beam: int = 4
     blank: int = BLANK
     prune_top_k: int = 8
+    prune_log_ratio: float = 10.0  # per frame, skip tokens this far (nats) below the frame's best
     beams: dict[tuple[int, ...], tuple[float, float]] = field(default_factory=lambda: {(): (0.0, -math.inf)})
     frames: int = 0
     trailing_blank_frames: int = 0
@@ -77,7 +78,8 @@ class BeamStreamDecoder:
         k = min(self.prune_top_k, log_probs.size(-1))
         top_lp, top_ids = log_probs.topk(k, dim=-1)
         for lps, ids in zip(top_lp.tolist(), top_ids.tolist()):
-            self._step(lps, ids)
+            keep = sum(1 for lp in lps if lp >= lps[0] - self.prune_log_ratio)
+            self._step(lps[:keep], ids[:keep])
             best_frame_token = ids[0]
             self.trailing_blank_frames = self.trailing_blank_frames + 1 if best_frame_token == self.blank else 0
             self.frames += 1

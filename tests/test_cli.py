@@ -1,0 +1,67 @@
+"""The console script: subcommands listed, `info` figures, `average --export` ships a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asr_ee.cli import main
+
+
+def test_help_lists_subcommands(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("prepare", "train", "average", "info", "evaluate", "transcribe", "mic"):
+        assert name in out
+
+
+@pytest.mark.parametrize("name,paper_params", [("paper", 31.5e6), ("paper-splitformer", 36.7e6)])
+def test_info_paper_presets_match_paper_counts(name: str, paper_params: float,
+                                                capsys: pytest.CaptureFixture) -> None:
+    assert main(["info", "--config", name]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert abs(info["total_params"] - paper_params) / paper_params < 0.03
+    assert info["exit_layers"] == [2, 4, 6, 8, 10, 12]
+    exits = info["exits"]
+    assert exits[-1]["params"] == info["total_params"]
+    assert exits[-1]["compute_fraction"] == 1.0
+    flops = [e["gflops_per_audio_second"] for e in exits]
+    assert flops == sorted(flops) and flops[0] > 0
+
+
+def test_info_counts_equal_the_built_model(capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.models import build_encoder, preset
+
+    for name in ("small", "tiny-splitformer"):
+        assert main(["info", "--config", name]) == 0
+        info = json.loads(capsys.readouterr().out)
+        assert info["total_params"] == sum(p.numel() for p in build_encoder(preset(name)).parameters())
+
+
+def test_info_unknown_config_is_a_clear_error(capsys: pytest.CaptureFixture) -> None:
+    assert main(["info", "--config", "no-such-preset"]) == 2
+    assert "neither a preset" in capsys.readouterr().err
+
+
+def test_average_export_ships_a_loadable_model(overfit_model, overfit_config, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.config import apply_overrides
+    from asr_ee.data.tokenizer import Tokenizer
+    from asr_ee.pretrained import load_pretrained
+    from asr_ee.training import train
+
+    vocab = Tokenizer(overfit_model.data_dir / "tokenizer" / "bpe.model").vocab_size
+    cfg = apply_overrides(overfit_config(overfit_model.data_dir, vocab, max_steps=6),
+                          ["checkpoint_every_steps=2"])
+    train(cfg, tmp_path / "run")
+    out = tmp_path / "model.pt"
+    assert main(["average", "--exp-dir", str(tmp_path / "run"), "--last", "2", "--output", str(out), "--export"]) == 0
+    model = load_pretrained(out)
+    assert model.tokenizer.vocab_size == vocab and model.encoder.cfg.vocab_size == vocab
+    assert model.info["averaged_from"] == ["step-00000004.pt", "step-00000006.pt"]
+    assert main(["info", "--model", str(out)]) == 0
+    assert "averaged 2 checkpoints" in capsys.readouterr().out
