@@ -22,7 +22,7 @@ if [ "${STAGE:-1}" -le 1 ] && [ "${STOP_STAGE:-2}" -ge 1 ]; then
     "corpus_dir=$corpus_dir"
 fi
 
-# ---- TRAIN STAGE (asr-ee train and conf/train_CONF.yaml belong to the model side) ----
+# stage 2: train an early-exit encoder on the prepared data
 if [ "${STAGE:-1}" -le 2 ] && [ "${STOP_STAGE:-2}" -ge 2 ]; then
   asr-ee train --config "$recipe/conf/train_$conf.yaml" --data-dir "$data_dir" --exp-dir "$exp_dir"
 fi

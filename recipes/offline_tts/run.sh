@@ -23,7 +23,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   asr-ee prepare offline --config "$recipe/conf/$conf.yaml" --output-dir "$data_dir"
 fi
 
-# ---- TRAIN STAGE (asr-ee train and conf/train_CONF.yaml belong to the model side) ----
+# stage 2: train an early-exit encoder on the prepared data
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   asr-ee train --config "$recipe/conf/train_$conf.yaml" --data-dir "$data_dir" --exp-dir "$exp_dir"
 fi
