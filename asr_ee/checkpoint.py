@@ -18,7 +18,7 @@ import torch
 from asr_ee.config import from_dict
 from asr_ee.models import EarlyExitEncoder, EncoderConfig, build_encoder
 
-__all__ = ["atomic_save", "load_checkpoint", "list_checkpoints", "average_checkpoints", "export_model",
+__all__ = ["atomic_save", "load_checkpoint", "list_checkpoints", "checkpoint_step", "average_checkpoints", "export_model",
            "load_model", "CheckpointError"]
 
 
@@ -54,18 +54,25 @@ def load_checkpoint(path: str | Path) -> dict:
                               "earlier checkpoint") from e
 
 
-def _step_key(path: Path) -> tuple[int, int]:
-    m = re.search(r"(step|epoch)-(\d+)", path.name)
-    return (0, 0) if m is None else (int(m.group(2)), 1 if m.group(1) == "step" else 0)
+def checkpoint_step(path: Path) -> int:
+    """The training step in a checkpoint's name (``step-00001000.pt``, ``epoch-0002-step-00001000.pt``)."""
+    m = re.search(r"step-(\d+)", path.name)
+    if m is None:
+        raise CheckpointError(f"{path.name} does not name a step (step-N.pt or epoch-E-step-N.pt)")
+    return int(m.group(1))
 
 
 def list_checkpoints(ckpt_dir: str | Path, prefix: str = "") -> list[Path]:
-    """Checkpoints in ``ckpt_dir`` oldest first (by modification order of the run: mtime)."""
+    """Checkpoints in ``ckpt_dir`` oldest first, by the step in their names; of two files for one
+    step (an epoch that ended on a checkpoint step) the later written is kept."""
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return []
-    files = [p for p in ckpt_dir.glob(f"{prefix}*.pt") if not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.stat().st_mtime_ns, _step_key(p)))
+    by_step: dict[int, Path] = {}
+    for path in sorted(ckpt_dir.glob(f"{prefix}*.pt"), key=lambda p: p.stat().st_mtime_ns):
+        if not path.name.startswith(".") and re.search(r"step-\d+", path.name):
+            by_step[checkpoint_step(path)] = path
+    return [by_step[k] for k in sorted(by_step)]
 
 
 def average_checkpoints(paths: list[Path]) -> dict:

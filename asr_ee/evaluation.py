@@ -476,15 +476,30 @@ def _per_exit_rows(results: list[UtteranceResult], cfg: EvaluationConfig, costs:
     return rows
 
 
-def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost]) -> list[dict[str, Any]]:
-    """One row per (policy, granularity, decoding), in the order the outcomes were produced."""
+def charged_exits(exits: tuple[int, ...], left_context_chunks: int | None) -> list[int]:
+    """Depth each chunk's frames are computed to in a stream with ``SkipPolicy.RECOMPUTE``: a later
+    chunk that goes deeper first runs the skipped blocks of the earlier chunks still inside its
+    attention window, so chunk j costs the deepest exit among chunks j .. j + left_context_chunks."""
+    horizon = len(exits) if left_context_chunks is None else left_context_chunks
+    return [max(exits[j:j + horizon + 1]) for j in range(len(exits))]
+
+
+def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: EvaluationConfig
+                 ) -> list[dict[str, Any]]:
+    """One row per (policy, granularity, decoding), in the order the outcomes were produced.
+
+    Under the chunk mask, per-chunk policies are charged what a RECOMPUTE stream spends
+    (:func:`charged_exits`); under full attention, each chunk is charged its own exit."""
     frames: dict[tuple, list[int]] = {}
     errors: dict[tuple, WordErrors] = {}
     for r in results:
         for o in r.outcomes:
             key = (o.policy, o.granularity, o.decoding)
             counts = frames.setdefault(key, [0] * len(costs))
-            for k, f in zip(o.selection.exits, o.selection.frames):
+            exits = o.selection.exits
+            if o.granularity == "chunk" and cfg.attention == "chunk":
+                exits = tuple(charged_exits(exits, cfg.left_context_chunks))
+            for k, f in zip(exits, o.selection.frames):
                 counts[k] += f
             errors[key] = errors.get(key, WordErrors()) + (o.errors or WordErrors())
     scored = sum(r.reference is not None for r in results)
@@ -556,7 +571,7 @@ def _summary(results: list[UtteranceResult], failed: list[Failure], cfg: Evaluat
                      "context_frames": round(context_frames, 3), "batch_seconds": cfg.batch_seconds,
                      "device": cfg.device},
         "per_exit": _per_exit_rows(results, cfg, costs, exit_seconds, audio_seconds),
-        "policies": _policy_rows(results, costs),
+        "policies": _policy_rows(results, costs, cfg),
         "failed": [{"id": f.id, "source": f.source, "error": f.error} for f in failed],
         "timing": clock.timing(audio_seconds, len(results)),
     }

@@ -46,6 +46,11 @@ class OptimConfig:
     grad_clip: float = 5.0
     accum_grad: int = 1
 
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 1 or self.accum_grad < 1 or self.peak_lr <= 0:
+            raise ConfigError(f"optim: warmup_steps ({self.warmup_steps}) and accum_grad ({self.accum_grad}) "
+                              f"must be >= 1 and peak_lr ({self.peak_lr}) > 0")
+
 
 @dataclass
 class TrainConfig:
@@ -68,6 +73,11 @@ class TrainConfig:
     device: str = "auto"
     num_threads: int | None = None
     log_batch_ids: bool = False
+
+    def __post_init__(self) -> None:
+        if self.exit_loss_weights is not None and len(self.exit_loss_weights) != len(self.encoder.exit_layers):
+            raise ConfigError(f"exit_loss_weights has {len(self.exit_loss_weights)} entries for "
+                              f"{len(self.encoder.exit_layers)} exits")
 
 
 def _lr_lambda(cfg: OptimConfig):
@@ -181,6 +191,9 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
     chunks, run = ChunkSampler(cfg.chunk, seed=cfg.seed), _Run()
     if existing and resume:
         state = load_checkpoint(existing[-1])
+        if state["encoder_config"] != to_dict(cfg.encoder):
+            raise ConfigError(f"{existing[-1]} was trained with a different encoder config; resume with the "
+                              f"run's own config ({exp_dir / 'train.yaml'})")
         model.load_state_dict(state["model"]), optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"]), sampler.load_state_dict(state["sampler"])
         chunks.load_state_dict(state["chunk_sampler"]), _set_rng_state(state["rng"])
@@ -214,6 +227,7 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
     while run.epoch <= cfg.num_epochs and not done:
         bar = tqdm(desc=f"epoch {run.epoch}", disable=not is_main, unit="step", dynamic_ncols=True)
         micro, pending = 0, []
+        optimizer.zero_grad(set_to_none=True)  # leftovers of an epoch that ended mid-accumulation
         for batch in loader:
             if micro == 0:
                 chunk = chunks.draw()
@@ -249,7 +263,7 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
             run.epoch += 1
             sampler.set_epoch(run.epoch)
         if is_main:
-            name = f"step-{run.step:08d}.pt" if done else f"epoch-{run.epoch - 1:04d}.pt"
+            name = f"step-{run.step:08d}.pt" if done else f"epoch-{run.epoch - 1:04d}-step-{run.step:08d}.pt"
             last_path = ckpt_dir / name
             _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, chunks, run)
             _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)

@@ -65,3 +65,10 @@ def test_average_export_ships_a_loadable_model(overfit_model, overfit_config, tm
     assert model.info["averaged_from"] == ["step-00000004.pt", "step-00000006.pt"]
     assert main(["info", "--model", str(out)]) == 0
     assert "averaged 2 checkpoints" in capsys.readouterr().out
+
+
+def test_average_needs_at_least_one_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["average", "--exp-dir", str(tmp_path), "--last", "0", "--output", str(tmp_path / "m.pt")]) == 2
+    assert "--last must be >= 1" in capsys.readouterr().err
+    assert main(["average", "--exp-dir", str(tmp_path), "--output", str(tmp_path / "m.pt")]) == 2
+    assert "no checkpoints" in capsys.readouterr().err

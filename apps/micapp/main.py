@@ -159,7 +159,7 @@ def _start(args: argparse.Namespace, env: Environment) -> tuple[Session, PlainDi
     save_stem = _session_stem(Path(args.save), datetime.now()) if args.save else None
     try:
         recorder = None if save_stem is None else WavRecorder(save_stem.with_suffix(".wav"), source.sample_rate)
-    except OSError as e:  # soundfile's errors derive from RuntimeError; permissions and the like from OSError
+    except (OSError, RuntimeError) as e:  # soundfile's errors are RuntimeErrors; permissions and the like OSErrors
         source.stop(abort=True)
         return _fail(env, f"--save {args.save}: cannot write there ({e})")
     num_layers = recognizer.encoder.cfg.num_layers

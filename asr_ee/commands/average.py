@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from asr_ee.checkpoint import CheckpointError, atomic_save, average_checkpoints, export_model, list_checkpoints
 
+    if args.last < 1:
+        print(f"asr-ee average: --last must be >= 1, got {args.last}", file=sys.stderr)
+        return 2
     paths = list_checkpoints(Path(args.exp_dir) / "checkpoints")[-args.last:]
     try:
         avg = average_checkpoints(paths)

@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
+    from asr_ee.checkpoint import CheckpointError
     from asr_ee.config import ConfigError, apply_overrides, load_yaml
     from asr_ee.training import TrainConfig, train
 
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
         overrides = list(args.overrides) + ([f"data.data_dir={args.data_dir}"] if args.data_dir else [])
         cfg = apply_overrides(cfg, overrides)
         last = train(cfg, args.exp_dir, resume=args.resume)
-    except ConfigError as e:
-        print(f"asr-ee train: {e}", file=sys.stderr)
+    except (ConfigError, CheckpointError, OSError) as e:
+        hint = " (run `asr-ee prepare` first?)" if isinstance(e, FileNotFoundError) else ""
+        print(f"asr-ee train: {e}{hint}", file=sys.stderr)
         return 2
     print(f"last checkpoint: {last}")
     return 0

@@ -79,9 +79,7 @@ class ExitCriterion:
             return value <= self.threshold
         if self.kind in ("confidence", "confidence_min"):
             return value >= self.threshold
-        if self.kind == "patience":
-            return value >= int(self.threshold)
-        return value >= int(self.threshold)
+        return value >= int(self.threshold)  # patience: agreeing exits; fixed: the exit index
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.threshold:g}"

@@ -224,7 +224,7 @@ class EarlyExitEncoder(nn.Module):
             if p.next_block == b:
                 p.hidden = self._run_block(b, p.hidden, p.start, state, left_context_frames)
                 p.next_block += 1
-                work += p.hidden.size(1) / chunk_frames
+                work += p.hidden.size(1) / max(p.hidden.size(1), chunk_frames)
         state.pending = [p for p in state.pending if p.next_block < self.num_exits]
         return work
 

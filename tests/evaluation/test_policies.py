@@ -12,7 +12,7 @@ import torch
 
 from asr_ee.decoding.ctc import greedy_decode, prefix_beam_search
 from asr_ee.decoding.wer import WordErrors, word_errors
-from asr_ee.evaluation import EvaluationConfig, EvaluationResult, evaluate
+from asr_ee.evaluation import EvaluationConfig, EvaluationResult, charged_exits, evaluate
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector
 from asr_ee.features import make_fbank
 from asr_ee.inputs import Utterance, from_cuts
@@ -162,7 +162,8 @@ def test_always_accepting_picks_the_first_exit_and_never_the_last(evaluated: Eva
 @pytest.mark.parametrize("kind", KINDS)
 def test_choices_match_a_streaming_walk(evaluated: Evaluated, kind: str, granularity: str) -> None:
     """At a threshold inside the observed values, every utterance/chunk stops where a stream would,
-    the hypothesis is the decode of the spliced posteriors, and compute is frame-weighted."""
+    the hypothesis is the decode of the spliced posteriors, and compute is frame-weighted (under the
+    chunk mask, with the catch-up a RECOMPUTE stream pays)."""
     threshold = evaluated.middle[(kind, granularity)]
     criterion = ExitCriterion(kind, threshold)  # type: ignore[arg-type]
     label = f"{kind}@{threshold:g}"
@@ -181,7 +182,10 @@ def test_choices_match_a_streaming_walk(evaluated: Evaluated, kind: str, granula
         errors["greedy"] += word_errors(utt.reference, tok.decode(greedy_decode(spliced)))
         errors["beam"] += word_errors(utt.reference, tok.decode(prefix_beam_search(spliced, beam=4)))
         frames += sum(e - s for s, e in bounds)
-        compute += sum((e - s) * costs[k] for k, (s, e) in zip(chosen, bounds))
+        settings = evaluated.result.summary["settings"]
+        charged = charged_exits(tuple(chosen), settings["left_context_chunks"]) \
+            if granularity == "chunk" and settings["attention"] == "chunk" else chosen
+        compute += sum((e - s) * costs[k] for k, (s, e) in zip(charged, bounds))
     assert len(all_choices) > 1, "the threshold should split the choices"
     for decoding in ("greedy", "beam"):
         (row,) = _rows(evaluated, kind, threshold=threshold, granularity=granularity, decoding=decoding)
@@ -232,3 +236,25 @@ def test_splitformer_models_evaluate(eval_model: Path, eval_data) -> None:
     assert len(seconds) == 2 and 0 < seconds[0] < seconds[1]
     fixed = [r for r in summary["policies"] if r["criterion"] == "fixed" and r["granularity"] == "chunk"]
     assert [r["wer"] for r in fixed] == [r["wer"] for r in summary["per_exit"]]
+
+
+def test_charged_exits_equal_what_a_recompute_stream_runs() -> None:
+    """Evaluation's per-chunk compute accounting equals the blocks the streaming encoder runs
+    (with lazy recomputation) for the same per-chunk exits."""
+    from asr_ee.models.encoder import SkipPolicy
+
+    torch.manual_seed(0)
+    model = EarlyExitEncoder(preset("tiny")).eval()
+    chunk, left = 4, 2
+    exits = (0, 0, 1, 0, 1, 1, 0, 0, 0, 1)
+    feats = torch.randn(1, 4 * chunk * len(exits) + 3, 80)
+    state, pos, blocks = model.initial_state(), 0, 0.0
+    for i, k in enumerate(exits):
+        step = 4 * chunk + (3 if i == 0 else 0)
+        out = model.infer(feats[:, pos:pos + step], state, left_context_frames=chunk * left, max_exit=k,
+                          skip_policy=SkipPolicy.RECOMPUTE)
+        pos += step
+        blocks += out.blocks_run
+    assert blocks == sum(k + 1 for k in charged_exits(exits, left))
+    assert charged_exits(exits, left) == [1, 1, 1, 1, 1, 1, 0, 1, 1, 1]
+    assert charged_exits(exits, 0) == list(exits)

@@ -191,3 +191,27 @@ def test_reverb_needs_audio_features(tiny_corpus: Path) -> None:
     cfg = apply_overrides(_config(tiny_corpus), ["data.reverb_prob=0.5"]).data
     with pytest.raises(ConfigError, match="on_the_fly_features"):
         make_train_loader(cfg, seed=0)
+
+
+def test_train_without_prepared_data_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.cli import main
+
+    config = tmp_path / "train.yaml"
+    config.write_text("data:\n  data_dir: " + str(tmp_path / "nothing_here") + "\n")
+    assert main(["train", "--config", str(config), "--exp-dir", str(tmp_path / "exp")]) == 2
+    err = capsys.readouterr().err
+    assert "asr-ee train:" in err and "nothing_here" in err and "asr-ee prepare" in err
+
+
+def test_resume_with_another_encoder_is_refused(tiny_corpus: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_corpus, max_steps=4)
+    train(cfg, tmp_path / "exp")
+    other = apply_overrides(cfg, ["encoder.d_model=48", "max_steps=8"])
+    with pytest.raises(ConfigError, match="different encoder config"):
+        train(other, tmp_path / "exp", resume=True)
+
+
+@pytest.mark.parametrize("override", ["optim.warmup_steps=0", "optim.accum_grad=0", "exit_loss_weights=[1.0]"])
+def test_optimizer_settings_that_cannot_train_are_refused(override: str) -> None:
+    with pytest.raises(ConfigError):
+        apply_overrides(TrainConfig(), [override])
