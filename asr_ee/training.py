@@ -124,12 +124,14 @@ def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def _checkpoint(path: Path, cfg: TrainConfig, model, optimizer, scheduler, sampler, chunks: ChunkSampler,
-                run: _Run) -> None:
+def _checkpoint(path: Path, cfg: TrainConfig, model, optimizer, scheduler, sampler,
+                rngs: tuple[ChunkSampler, random.Random], run: _Run) -> None:
+    chunks, augment_rng = rngs
     atomic_save({"train_config": to_dict(cfg), "encoder_config": to_dict(cfg.encoder),
                  "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                 "chunk_sampler": chunks.state_dict(), "rng": _rng_state(), "run": vars(run).copy()}, path)
+                 "chunk_sampler": chunks.state_dict(),
+                 "rng": {**_rng_state(), "augment": augment_rng.getstate()}, "run": vars(run).copy()}, path)
 
 
 def _prune(ckpt_dir: Path, keep: int) -> None:
@@ -187,7 +189,9 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
     model = build_encoder(cfg.encoder).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.peak_lr, weight_decay=cfg.optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg.optim))
-    loader, sampler = make_train_loader(cfg.data, seed=cfg.seed, world_size=world_size, rank=rank)
+    augment_rng = random.Random(cfg.seed + rank)
+    loader, sampler = make_train_loader(cfg.data, seed=cfg.seed, world_size=world_size, rank=rank,
+                                        augment_rng=augment_rng)
     chunks, run = ChunkSampler(cfg.chunk, seed=cfg.seed), _Run()
     if existing and resume:
         state = load_checkpoint(existing[-1])
@@ -197,6 +201,9 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
         model.load_state_dict(state["model"]), optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"]), sampler.load_state_dict(state["sampler"])
         chunks.load_state_dict(state["chunk_sampler"]), _set_rng_state(state["rng"])
+        if "augment" in state["rng"]:
+            aug = state["rng"]["augment"]
+            augment_rng.setstate((aug[0], tuple(aug[1]), aug[2]))
         run = _Run(**state["run"])
         if rank == 0:
             print(f"resuming from {existing[-1]} (step {run.step}, epoch {run.epoch})", flush=True)
@@ -206,11 +213,11 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
     if rank == 0:
         exp_dir.mkdir(parents=True, exist_ok=True)
         save_yaml(cfg, exp_dir / "train.yaml")
-    return _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, chunks, run, tokenizer,
-                 device, rank)
+    return _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, (chunks, augment_rng), run,
+                 tokenizer, device, rank)
 
 
-def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, chunks, run, tokenizer,
+def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, rngs, run, tokenizer,
           device, rank) -> Path:
     from torch.utils.tensorboard import SummaryWriter
 
@@ -230,7 +237,7 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
         optimizer.zero_grad(set_to_none=True)  # leftovers of an epoch that ended mid-accumulation
         for batch in loader:
             if micro == 0:
-                chunk = chunks.draw()
+                chunk = rngs[0].draw()
             sync = micro == accum - 1
             ctx = ddp_model.no_sync() if (not sync and hasattr(ddp_model, "no_sync")) else contextlib.nullcontext()
             with ctx:
@@ -251,7 +258,7 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
             pending = []
             if is_main and run.step % cfg.checkpoint_every_steps == 0:
                 last_path = ckpt_dir / f"step-{run.step:08d}.pt"
-                _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, chunks, run)
+                _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, rngs, run)
                 _prune(ckpt_dir, cfg.keep_last_checkpoints)
                 _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)
             if (cfg.max_steps and run.step >= cfg.max_steps) or (
@@ -265,7 +272,7 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
         if is_main:
             name = f"step-{run.step:08d}.pt" if done else f"epoch-{run.epoch - 1:04d}-step-{run.step:08d}.pt"
             last_path = ckpt_dir / name
-            _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, chunks, run)
+            _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, rngs, run)
             _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)
     if writer:
         writer.close()

@@ -10,6 +10,7 @@ and SpecAugment.
 from __future__ import annotations
 
 import functools
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,9 +69,14 @@ def _duration_ok(cut, max_duration: float) -> bool:
     return 0.3 <= cut.duration <= max_duration
 
 
-def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: int = 0
+def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: int = 0,
+                      augment_rng: random.Random | None = None
                       ) -> tuple[torch.utils.data.DataLoader, DynamicBucketingSampler]:
-    """Training loader and its sampler (whose ``state_dict`` makes resumption exact)."""
+    """Training loader and its sampler (whose ``state_dict`` makes resumption exact).
+
+    ``augment_rng`` drives noise mixing and reverberation; a trainer that checkpoints its state
+    resumes with the same draws (SpecAugment uses the global RNGs)."""
+    augment_rng = augment_rng if augment_rng is not None else random.Random(seed)
     sampler = DynamicBucketingSampler(_train_cuts(cfg), max_duration=cfg.max_duration, num_buckets=cfg.num_buckets,
                                       shuffle=True, drop_last=world_size > 1, seed=seed,
                                       world_size=world_size, rank=rank, buffer_size=20000,
@@ -78,13 +84,13 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
     cut_transforms = []
     if cfg.noise_cuts and cfg.noise_prob > 0:
         noise = load_cuts(cfg.path(cfg.noise_cuts)).to_eager()
-        cut_transforms.append(CutMix(noise, snr=tuple(cfg.noise_snr), p=cfg.noise_prob, seed=seed,
-                                     random_mix_offset=True))
+        cut_transforms.append(CutMix(noise, snr=tuple(cfg.noise_snr), p=cfg.noise_prob, seed=augment_rng,
+                                     preserve_id=True, random_mix_offset=True))
     if cfg.reverb_prob > 0:
         if not cfg.on_the_fly_features:
             raise ConfigError("data.reverb_prob > 0 needs data.on_the_fly_features: true (reverberation "
                               "is applied to audio, precomputed features have none)")
-        cut_transforms.append(ReverbWithImpulseResponse(p=cfg.reverb_prob))
+        cut_transforms.append(ReverbWithImpulseResponse(p=cfg.reverb_prob, randgen=augment_rng))
     input_transforms = [SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
                                     features_mask_size=15, max_frames_mask_fraction=0.15)] if cfg.spec_augment else []
     strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
