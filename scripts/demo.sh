@@ -16,4 +16,4 @@ cp /usr/share/sounds/alsa/Front_Center.wav "$samples/human_front_center.wav"
 flite -voice awb -t "the weather is nice today and we will go for a walk" -o "$samples/flite_awb_1.wav"
 flite -voice awb -t "please tell me what time it is" -o "$samples/flite_awb_2.wav"
 echo "transcribing with $(pwd)/exp/small/model.pt (streaming, dynamic exits, load-aware cap):"
-.venv/bin/asr-ee transcribe "$samples"/*.wav
+.venv/bin/asr-ee transcribe --show-exits "$samples"/*.wav

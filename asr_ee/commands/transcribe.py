@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_recognizer_arguments(p)
     p.add_argument("--realtime", action="store_true", help="feed audio at the speed it would arrive live")
     p.add_argument("--json", action="store_true", help="one JSON object per utterance, with the chunk trace")
+    p.add_argument("--show-exits", action="store_true",
+                   help="after each text line, the exit layer of every chunk and the compute used")
     p.set_defaults(func=run)
 
 
@@ -98,7 +100,7 @@ def _utterances(args: argparse.Namespace):
     return from_files(args.files)
 
 
-def _report(utt, result, as_json: bool) -> None:
+def _report(utt, result, as_json: bool, show_exits: bool = False) -> None:
     if as_json:
         record = {"id": utt.id, "source": utt.source, "text": result.text,
                   "segments": [{"text": s.text, "start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3)}
@@ -109,6 +111,11 @@ def _report(utt, result, as_json: bool) -> None:
         print(json.dumps(record), flush=True)
     else:
         print(f"{utt.id}\t{result.text}", flush=True)
+        if show_exits and result.chunks:
+            layers = [c.exit_layer for c in result.chunks]
+            compute = sum(c.compute_fraction * c.frames for c in result.chunks) / sum(c.frames for c in result.chunks)
+            print(f"  exits per chunk: {' '.join(map(str, layers))}  (mean layer {sum(layers) / len(layers):.1f}, "
+                  f"{100 * compute:.0f}% of full-depth compute)", flush=True)
 
 
 def _rounded(value: Any) -> Any:
@@ -146,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
                 print(json.dumps({"id": utt.id, "source": utt.source, "error": str(e)}), flush=True)
             continue
         result = run_stream(recognizer, samples, realtime=args.realtime)
-        _report(utt, result, args.json)
+        _report(utt, result, args.json, args.show_exits)
         done += 1
         if utt.reference is not None:
             errors = errors + word_errors(utt.reference, result.text)

@@ -134,3 +134,17 @@ def test_transcribe_audio_dir_with_transcripts_and_a_yaml_config(model_path, wav
     config.write_text("chunk_frames: 6\nchunk_size: 4\n")
     assert main(argv) == 2
     assert "chunk_size" in capsys.readouterr().err
+
+
+def test_show_exits_prints_each_chunks_exit_layer(model_path, wav_files, capsys):
+    argv = ["transcribe", str(wav_files[0]), "--model", str(model_path), "--chunk-frames", "4", "--criterion",
+            "fixed", "--threshold", "1", "--no-controller", "--show-exits"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("utt0\t")
+    exits_line = lines[1]
+    assert exits_line.startswith("  exits per chunk: ")
+    layers = exits_line.split(": ", 1)[1].split("  (")[0].split()
+    expected_layer = load_pretrained(model_path).encoder.cfg.exit_layers[1]
+    chunks = (int(2.3 * 100) - 3) // 16  # fbank frames -> 4-frame chunks of 40 ms
+    assert layers == [str(expected_layer)] * len(layers) and abs(len(layers) - chunks) <= 1
