@@ -62,7 +62,11 @@ def test_average_export_ships_a_loadable_model(overfit_model, overfit_config, tm
     assert main(["average", "--exp-dir", str(tmp_path / "run"), "--last", "2", "--output", str(out), "--export"]) == 0
     model = load_pretrained(out)
     assert model.tokenizer.vocab_size == vocab and model.encoder.cfg.vocab_size == vocab
-    assert model.info["averaged_from"] == ["step-00000004.pt", "step-00000006.pt"]
+    from asr_ee.checkpoint import checkpoint_step, list_checkpoints
+
+    newest = list_checkpoints(tmp_path / "run" / "checkpoints")[-2:]
+    assert [checkpoint_step(p) for p in newest] == [5, 6]  # one step per epoch here: epoch-0005-step-5, step-6
+    assert model.info["averaged_from"] == [p.name for p in newest]
     assert main(["info", "--model", str(out)]) == 0
     assert "averaged 2 checkpoints" in capsys.readouterr().out
 
