@@ -54,13 +54,13 @@ class LayerState:
                 for i in range(self.key.size(0))]
 
 
-def rotary_tables(positions: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables (T, Dh/2) for absolute frame positions (computed in float64 so hour-long
-    streams keep full precision)."""
+def rotary_tables(positions: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """Complex rotations (T, Dh/2) for absolute frame positions (angles computed in float64 so
+    hour-long streams keep full precision)."""
     inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device)
                                   / head_dim))
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
-    return torch.cos(angles).float(), torch.sin(angles).float()
+    return torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
 
 
 def _keep_last(x: torch.Tensor, frames: int | None) -> torch.Tensor:
@@ -70,11 +70,15 @@ def _keep_last(x: torch.Tensor, frames: int | None) -> torch.Tensor:
     return x[:, :, x.size(2) - frames:]
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: (B, H, T, Dh); cos/sin: (T, Dh/2)
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2)
+def _rotate(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    """Rotate feature pairs (2i, 2i+1) of x (B, T, N, Dh) by the angles of rope (T, Dh/2).
+
+    Works on the projection's own layout (heads not yet moved forward), so the complex view
+    needs no copy."""
+    pairs = x.float().unflatten(-1, (-1, 2))
+    if pairs.stride(-1) != 1 or any(stride % 2 for stride in pairs.stride()[:-1]):
+        pairs = pairs.contiguous()
+    return torch.view_as_real(torch.view_as_complex(pairs) * rope[:, None, :]).flatten(-2).to(x.dtype)
 
 
 class _FeedForward(nn.Module):
@@ -100,28 +104,32 @@ class _SelfAttention(nn.Module):
         self.in_proj = nn.Linear(d_model, 3 * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
-    def project_kv(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None
+    def project_kv(self, x: torch.Tensor, rope: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values (B, H, T, Dh) of normalized inputs x (B, T, D)."""
         d = x.size(-1)
         k = F.linear(x, self.in_proj.weight[d:2 * d], self.in_proj.bias[d:2 * d])
         v = F.linear(x, self.in_proj.weight[2 * d:], self.in_proj.bias[2 * d:])
-        k, v = (t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (k, v))
+        k, v = (t.unflatten(-1, (self.num_heads, self.head_dim)) for t in (k, v))  # (B, T, H, Dh)
         if self.rotary and rope is not None:
-            k = _rotate(k, *rope)
-        return k, v
+            k = _rotate(k, rope)
+        return k.transpose(1, 2), v.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
-                rope: tuple[torch.Tensor, torch.Tensor] | None,
+                rope: torch.Tensor | None,
                 cache: tuple[torch.Tensor, torch.Tensor] | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x: (B, T, D); mask: bool, broadcastable to (B, H, T, P + T), True = attend.
 
         Returns the output (B, T, D) and the keys/values (B, H, P + T, Dh) it attended to.
         """
-        q, k, v = self.in_proj(x).unflatten(-1, (3, self.num_heads, self.head_dim)).permute(2, 0, 3, 1, 4)
+        proj = self.in_proj(x)  # (B, T, 3D)
+        d = x.size(-1)
+        qk = proj[..., :2 * d].unflatten(-1, (2 * self.num_heads, self.head_dim))  # (B, T, 2H, Dh)
         if self.rotary and rope is not None:
-            q, k = _rotate(q, *rope), _rotate(k, *rope)
+            qk = _rotate(qk, rope)
+        q, k = qk.transpose(1, 2).split(self.num_heads, dim=1)  # (B, H, T, Dh) each
+        v = proj[..., 2 * d:].unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
@@ -200,11 +208,11 @@ class ConformerLayer(nn.Module):
                              conv=conv_cache)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
-                rope: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                rope: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, T, D); mask: bool (B or 1, 1, T, T), True = attend. Returns (B, T, D)."""
         return self._run(x, mask, rope, None, None)[0]
 
-    def infer(self, x: torch.Tensor, state: LayerState, rope: tuple[torch.Tensor, torch.Tensor] | None,
+    def infer(self, x: torch.Tensor, state: LayerState, rope: torch.Tensor | None,
               max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState]:
         """One chunk x: (B, C, D) attending to itself and the cached frames. Returns (B, C, D) and
         the new state, whose key/value cache keeps at most ``max_cache_frames`` frames (None: all)."""
@@ -215,7 +223,7 @@ class ConformerLayer(nn.Module):
         return out, new_state
 
     def fill_state(self, hidden: torch.Tensor, state: LayerState,
-                   rope: tuple[torch.Tensor, torch.Tensor] | None, max_cache_frames: int | None) -> LayerState:
+                   rope: torch.Tensor | None, max_cache_frames: int | None) -> LayerState:
         """Cache entries for frames this layer skipped, taking ``hidden`` (B, C, D) (the output of
         the exit where the chunk stopped) as if it were this layer's input ("copy" strategy)."""
         k, v = self.self_attn.project_kv(self.self_attn_layer_norm(hidden), rope)

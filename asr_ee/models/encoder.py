@@ -160,7 +160,7 @@ class EarlyExitEncoder(nn.Module):
     def num_exits(self) -> int:
         return len(self.cfg.exit_layers)
 
-    def _rope(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, start: int, length: int, device: torch.device) -> torch.Tensor:
         return rotary_tables(torch.arange(start, start + length, device=device), self.cfg.d_model // self.cfg.num_heads)
 
     def exit_log_probs(self, exit_index: int, hidden: torch.Tensor) -> torch.Tensor:

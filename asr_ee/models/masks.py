@@ -80,12 +80,15 @@ class ChunkSampler:
 
 
 def attention_mask(lengths: torch.Tensor, frames: int, chunk_frames: int | None,
-                   left_context_chunks: int | None) -> torch.Tensor:
-    """(B, 1, T, T) bool for a padded batch: the chunk mask without padded keys.
+                   left_context_chunks: int | None) -> torch.Tensor | None:
+    """(B, 1, T, T) bool for a padded batch: the chunk mask without padded keys; None when nothing
+    is masked (full context, no padding), which lets attention take its unmasked fast path.
 
     Every frame may also attend to itself, so padded query rows are never empty (an all-False
     row would make softmax produce NaN); valid frames are unaffected.
     """
+    if chunk_frames is None and bool((lengths >= frames).all()):
+        return None
     mask = chunk_mask(frames, chunk_frames, left_context_chunks, device=lengths.device)
     valid = torch.arange(frames, device=lengths.device)[None, :] < lengths[:, None]  # (B, T)
     mask = mask[None] & valid[:, None, :]

@@ -44,7 +44,7 @@ class SplitBranch(nn.Module):
         super().__init__()
         self.layer = layer
 
-    def _rope(self, start: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, start: int, length: int, device: torch.device) -> torch.Tensor:
         return rotary_tables(torch.arange(start, start + length, device=device),
                              self.layer.d_model // self.layer.num_heads)
 
