@@ -9,7 +9,7 @@ out=exp/small/bench
 mkdir -p "$out"
 py=.venv/bin/python
 run() { local name=$1; shift; echo "== $name: $*"; "$@" 2>&1 | tee "$out/$name.txt"; }
-run encoder_forward $py benchmarks/encoder_forward.py --preset small --batch 8 --seconds 10 --repeats 10 --threads 1
+run encoder_forward $py benchmarks/encoder_forward.py --preset small --batch 8 --seconds 10 --repeats 30 --threads 1
 run train_throughput $py benchmarks/train_throughput.py --data-dir "$data_dir" --preset small --steps 20 --threads 1 2
 run streaming_rtf $py benchmarks/streaming_rtf.py --cuts "$data_dir/cuts_test.jsonl.gz" --limit 150 \
   --criterion entropy --per-exit --json-out "$out/streaming_rtf.json"
