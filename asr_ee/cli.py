@@ -2,8 +2,8 @@
 
 Each subcommand lives in ``asr_ee/commands/<name>.py`` and exposes ``register(subparsers)``, which
 adds its parser and sets ``func`` to a callable taking the parsed args and returning an exit code.
-Modules are imported only when their subcommand is listed, so ``asr-ee --help`` stays fast and an
-error in one command cannot break another.
+Command modules import their heavy dependencies (torch, lhotse, the models) inside ``func``, so
+building the parser stays cheap.
 """
 
 from __future__ import annotations
