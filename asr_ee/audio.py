@@ -15,22 +15,34 @@ import torchaudio
 
 from asr_ee.features import SAMPLE_RATE
 
-__all__ = ["AudioError", "load_audio", "to_model_rate"]
+__all__ = ["AudioError", "as_mono_float32", "load_audio", "to_model_rate"]
 
 
 class AudioError(ValueError):
     """Audio that cannot be used; the message names the file and the reason."""
 
 
-def to_model_rate(samples: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """Mono float32 tensor at 16 kHz from (N,) or (N, C) samples at ``sample_rate``."""
-    x = torch.as_tensor(np.asarray(samples), dtype=torch.float32)
+def as_mono_float32(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(N,) or (N, channels) floating-point samples -> (N,) float32 (channels averaged).
+
+    Integer PCM, other shapes and NaN/infinite values raise AudioError (a ValueError)."""
+    x = samples.detach() if isinstance(samples, torch.Tensor) else torch.as_tensor(np.asarray(samples))
+    if not x.is_floating_point():
+        raise AudioError(f"expected floating-point samples in [-1, 1], got {x.dtype} (divide 16-bit PCM by 32768)")
     if x.dim() == 2:
         x = x.mean(dim=1)
     if x.dim() != 1:
-        raise AudioError(f"expected (samples,) or (samples, channels) audio, got shape {tuple(x.shape)}")
+        raise AudioError(f"expected (samples,) or (samples, channels), got shape {tuple(x.shape)}")
+    x = x.to(torch.float32)
     if not torch.isfinite(x).all():
-        raise AudioError("audio contains NaN or infinite samples")
+        bad = int((~torch.isfinite(x)).sum())
+        raise AudioError(f"samples contain {bad} NaN or infinite value(s); nothing was accepted")
+    return x
+
+
+def to_model_rate(samples: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """Mono float32 tensor at 16 kHz from (N,) or (N, C) samples at ``sample_rate``."""
+    x = as_mono_float32(samples)
     if sample_rate <= 0:
         raise AudioError(f"invalid sample rate {sample_rate}")
     if sample_rate != SAMPLE_RATE:

@@ -52,6 +52,7 @@ from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 from asr_ee.models.flops import ExitCost, exit_costs
+from asr_ee.models.subsampling import MIN_INPUT_FRAMES
 
 __all__ = ["Decoding", "Granularity", "PolicyKind", "DECODINGS", "GRANULARITIES", "POLICY_KINDS", "Policy",
            "EvaluationConfig", "Failure", "Selection", "PolicyOutcome", "UtteranceResult", "EvaluationResult",
@@ -65,7 +66,6 @@ PolicyKind = Literal["entropy", "confidence", "confidence_min", "patience", "fix
 DECODINGS: tuple[Decoding, ...] = ("greedy", "beam")
 GRANULARITIES: tuple[Granularity, ...] = ("utterance", "chunk")
 POLICY_KINDS: tuple[PolicyKind, ...] = ("entropy", "confidence", "confidence_min", "patience", "fixed", "oracle")
-MIN_FBANK_FRAMES = 7  # the subsampling's receptive field; shorter input yields no encoder frame
 
 
 @dataclass(frozen=True)
@@ -445,8 +445,8 @@ def _forward(encoder: EarlyExitEncoder, batch: list[_Features], cfg: EvaluationC
     device = torch.device(cfg.device)
     lengths = torch.tensor([b.feats.size(0) for b in batch])
     feats = pad_sequence([b.feats for b in batch], batch_first=True)  # (B, T, F)
-    if feats.size(1) < MIN_FBANK_FRAMES:
-        feats = F.pad(feats, (0, 0, 0, MIN_FBANK_FRAMES - feats.size(1)))
+    if feats.size(1) < MIN_INPUT_FRAMES:
+        feats = F.pad(feats, (0, 0, 0, MIN_INPUT_FRAMES - feats.size(1)))
     chunk = cfg.chunk_frames if cfg.attention == "chunk" else None
     outs, out_lens = encoder(feats.to(device), lengths.to(device), chunk_frames=chunk,
                              left_context_chunks=cfg.left_context_chunks)  # [(B, T', V)], (B,)

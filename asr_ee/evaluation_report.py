@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from asr_ee.evaluation import GRANULARITIES, EvaluationResult
+from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 
 __all__ = ["write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]
 
 OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": "utterances.jsonl",
                 "plot": "wer_vs_compute.png"}
-FRAME_MS = 40  # one encoder frame
+FRAME_MS = round(1000 / ENCODER_FRAMES_PER_SECOND)  # one encoder frame
 _CRITERIA_PLOTTED = ("entropy", "confidence", "confidence_min", "patience")  # fixed = the per-exit points
 _LABELS = {"entropy": "entropy", "confidence": "confidence (mean)", "confidence_min": "confidence (min)",
            "patience": "patience (PABEE)", "fixed": "fixed exit", "oracle": "oracle (bound)"}

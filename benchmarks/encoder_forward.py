@@ -50,7 +50,7 @@ def main() -> None:
 
     def run_ours() -> None:
         mask = attention_mask(lengths, frames, None, None)
-        rope = ours._rope(0, frames, x.device)
+        rope = ours.layers[0].rope(0, frames, x.device)
         h = x
         for layer in ours.layers:
             h = layer(h, mask, rope)

@@ -193,6 +193,10 @@ class ConformerLayer(nn.Module):
         self.ffn2 = _FeedForward(d_model, ffn_dim, dropout)
         self.final_layer_norm = nn.LayerNorm(d_model)
 
+    def rope(self, start: int, length: int, device: torch.device | None = None) -> torch.Tensor:
+        """Rotary tables for frames ``start .. start + length - 1`` (shared by every layer of this size)."""
+        return rotary_tables(torch.arange(start, start + length, device=device), self.d_model // self.num_heads)
+
     def _run(self, x: torch.Tensor, mask: torch.Tensor | None, rope, state: LayerState | None,
              max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState | None]:
         x = x + 0.5 * self.ffn1(x)

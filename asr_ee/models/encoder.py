@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from asr_ee.models.config import EncoderConfig
-from asr_ee.models.conformer import ConformerLayer, LayerState, rotary_tables
+from asr_ee.models.conformer import ConformerLayer, LayerState
 from asr_ee.models.masks import attention_mask
 from asr_ee.models.splitformer import SplitBranch
 from asr_ee.models.subsampling import Conv2dSubsampling
@@ -160,9 +160,6 @@ class EarlyExitEncoder(nn.Module):
     def num_exits(self) -> int:
         return len(self.cfg.exit_layers)
 
-    def _rope(self, start: int, length: int, device: torch.device) -> torch.Tensor:
-        return rotary_tables(torch.arange(start, start + length, device=device), self.cfg.d_model // self.cfg.num_heads)
-
     def exit_log_probs(self, exit_index: int, hidden: torch.Tensor) -> torch.Tensor:
         return self.exits[exit_index](hidden).log_softmax(dim=-1)
 
@@ -176,7 +173,7 @@ class EarlyExitEncoder(nn.Module):
         """
         x, lens = self.subsampling(feats, feat_lens)  # (B, T', D)
         mask = attention_mask(lens, x.size(1), chunk_frames, left_context_chunks)
-        rope = self._rope(0, x.size(1), x.device)
+        rope = self.layers[0].rope(0, x.size(1), x.device)
         outputs = []
         for b in range(num_exits or self.num_exits):
             block_in = x
@@ -193,26 +190,24 @@ class EarlyExitEncoder(nn.Module):
 
     def _run_block(self, b: int, x: torch.Tensor, start: int, state: EncoderState,
                    left_context_frames: int | None) -> torch.Tensor:
-        rope = self._rope(start, x.size(1), x.device)
+        rope = self.layers[0].rope(start, x.size(1), x.device)
         block_in = x
         for i in self.block_layers[b]:
             x, state.layers[i] = self.layers[i].infer(x, state.layers[i], rope, left_context_frames)
         if b in self.branch_of_block:
             j = self.branch_of_block[b]
-            half_left = None if left_context_frames is None else left_context_frames // 2
-            y, state.branches[j] = self.branches[j].infer(block_in, start, state.branches[j], half_left)
+            y, state.branches[j] = self.branches[j].infer(block_in, start, state.branches[j], left_context_frames)
             x = x + y
         return x
 
     def _fill_block(self, b: int, hidden: torch.Tensor, start: int, state: EncoderState,
                     left_context_frames: int | None) -> None:
-        rope = self._rope(start, hidden.size(1), hidden.device)
+        rope = self.layers[0].rope(start, hidden.size(1), hidden.device)
         for i in self.block_layers[b]:
             state.layers[i] = self.layers[i].fill_state(hidden, state.layers[i], rope, left_context_frames)
         if b in self.branch_of_block:
             j = self.branch_of_block[b]
-            half_left = None if left_context_frames is None else left_context_frames // 2
-            state.branches[j] = self.branches[j].fill_state(hidden, start, state.branches[j], half_left)
+            state.branches[j] = self.branches[j].fill_state(hidden, start, state.branches[j], left_context_frames)
 
     def _catch_up(self, b: int, state: EncoderState, start: int, left_context_frames: int | None,
                   chunk_frames: int) -> float:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from asr_ee.models.conformer import ConformerLayer, LayerState, rotary_tables
+from asr_ee.models.conformer import ConformerLayer, LayerState
 from asr_ee.models.masks import attention_mask
 
 __all__ = ["SplitBranch", "downsample2x", "upsample2x"]
@@ -39,14 +39,14 @@ def upsample2x(y: torch.Tensor, frames: int) -> torch.Tensor:
     return y.repeat_interleave(2, dim=1)[:, :frames]
 
 
+def _half(frames: int | None) -> int | None:
+    return None if frames is None else frames // 2
+
+
 class SplitBranch(nn.Module):
     def __init__(self, layer: ConformerLayer) -> None:
         super().__init__()
         self.layer = layer
-
-    def _rope(self, start: int, length: int, device: torch.device) -> torch.Tensor:
-        return rotary_tables(torch.arange(start, start + length, device=device),
-                             self.layer.d_model // self.layer.num_heads)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_frames: int | None,
                 left_context_chunks: int | None) -> torch.Tensor:
@@ -57,18 +57,20 @@ class SplitBranch(nn.Module):
         assert down_lengths is not None
         half_chunk = None if chunk_frames is None else chunk_frames // 2
         mask = attention_mask(down_lengths, down.size(1), half_chunk, left_context_chunks)
-        y = self.layer(down, mask, self._rope(0, down.size(1), x.device))
+        y = self.layer(down, mask, self.layer.rope(0, down.size(1), x.device))
         return upsample2x(y, x.size(1))
 
     def infer(self, x: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
               ) -> tuple[torch.Tensor, LayerState]:
-        """One chunk x: (B, C, D) starting at encoder frame ``start`` (even)."""
+        """One chunk x: (B, C, D) starting at encoder frame ``start`` (even); ``left_context_frames``
+        counts full-rate frames (the branch keeps half as many)."""
         down, _ = downsample2x(x)
-        y, state = self.layer.infer(down, state, self._rope(start // 2, down.size(1), x.device), left_context_frames)
+        y, state = self.layer.infer(down, state, self.layer.rope(start // 2, down.size(1), x.device),
+                                    _half(left_context_frames))
         return upsample2x(y, x.size(1)), state
 
     def fill_state(self, hidden: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
                    ) -> LayerState:
         down, _ = downsample2x(hidden)
-        return self.layer.fill_state(down, state, self._rope(start // 2, down.size(1), hidden.device),
-                                     left_context_frames)
+        return self.layer.fill_state(down, state, self.layer.rope(start // 2, down.size(1), hidden.device),
+                                     _half(left_context_frames))

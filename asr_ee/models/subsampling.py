@@ -10,10 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Conv2dSubsampling", "subsampled_lengths"]
+__all__ = ["Conv2dSubsampling", "subsampled_lengths", "MIN_INPUT_FRAMES", "FIRST_CHUNK_EXTRA"]
 
 RIGHT_CONTEXT = 6  # input frames after 4t that output frame t needs
 STRIDE = 4
+MIN_INPUT_FRAMES = RIGHT_CONTEXT + 1             # fbank frames the first encoder frame needs
+FIRST_CHUNK_EXTRA = RIGHT_CONTEXT + 1 - STRIDE   # a stream's first chunk needs 4C + 3 frames
 
 
 def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:

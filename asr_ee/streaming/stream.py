@@ -20,11 +20,12 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from asr_ee.audio import as_mono_float32
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
-from asr_ee.models.subsampling import RIGHT_CONTEXT
+from asr_ee.models.subsampling import FIRST_CHUNK_EXTRA, MIN_INPUT_FRAMES
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import ControllerState
 from asr_ee.streaming.resample import StreamingResampler
@@ -34,9 +35,8 @@ __all__ = ["ChunkRecord", "Segment", "RecognitionResult", "Stream", "Samples", "
 Samples = Union[np.ndarray, torch.Tensor, Sequence[float]]
 Decoder = Union[GreedyStreamDecoder, BeamStreamDecoder]
 
-FEED_EXTRA_FIRST = 3  # the subsampling's right context beyond 4 frames per encoder frame
+FEED_EXTRA_FIRST = FIRST_CHUNK_EXTRA  # the subsampling's right context beyond 4 frames per encoder frame
 _MS_PER_FRAME = 1000.0 / ENCODER_FRAMES_PER_SECOND
-_MIN_FBANK_FRAMES = RIGHT_CONTEXT + 1  # fbank frames the first encoder frame needs
 
 
 @dataclass
@@ -104,23 +104,6 @@ class RecognitionResult:
     is_final: bool
 
 
-def _as_mono_float(samples: Samples) -> torch.Tensor:
-    """(N,) or (N, channels) floating-point samples -> (N,) float32; ValueError otherwise."""
-    x = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples)
-    if not x.is_floating_point():
-        raise ValueError(f"expected floating-point samples in [-1, 1], got {x.dtype} "
-                         "(divide 16-bit PCM by 32768)")
-    if x.dim() == 2:
-        x = x.mean(dim=1)
-    if x.dim() != 1:
-        raise ValueError(f"expected (samples,) or (samples, channels), got shape {tuple(x.shape)}")
-    x = x.detach().to(torch.float32)
-    if not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).sum())
-        raise ValueError(f"samples contain {bad} NaN or infinite value(s); nothing was accepted")
-    return x
-
-
 @dataclass(eq=False)
 class Stream:
     """Per-input state; create it with :meth:`Recognizer.create_stream` (compared by identity).
@@ -171,7 +154,7 @@ class Stream:
             raise ValueError(f"invalid sample rate {sample_rate!r}")
         if self.sample_rate is not None and sample_rate != self.sample_rate:
             raise ValueError(f"a stream's sample rate cannot change (was {self.sample_rate}, now {sample_rate})")
-        x = _as_mono_float(samples)
+        x = as_mono_float32(samples)
         if self.sample_rate is None:
             self.sample_rate = int(sample_rate)
             if self.sample_rate != SAMPLE_RATE:
@@ -187,7 +170,7 @@ class Stream:
         if self._resampler is not None:
             self._push(self._resampler.finish())
         self.finished = True
-        if num_frames(self.samples_received) < _MIN_FBANK_FRAMES:
+        if num_frames(self.samples_received) < MIN_INPUT_FRAMES:
             # too short for one encoder frame (and for lhotse's mirrored padding): nothing to decode
             self._feats = self._feats[:0]
             return
