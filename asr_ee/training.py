@@ -62,6 +62,7 @@ class TrainConfig:
     chunk: DynamicChunkConfig = field(default_factory=lambda: DynamicChunkConfig(
         chunk_frames_choices=[4, 8, 16, 32], full_context_prob=0.3, left_context_chunks_choices=[2, 4, 8]))
     exit_loss_weights: list[float] | None = None
+    init_from: str | None = None  # start a new run from these weights (checkpoint or exported model): fine-tuning
     num_epochs: int = 30
     max_steps: int | None = None
     max_wall_minutes: float | None = None
@@ -208,6 +209,10 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
         if rank == 0:
             print(f"resuming from {existing[-1]} (step {run.step}, epoch {run.epoch})", flush=True)
     else:
+        if cfg.init_from:
+            _init_weights(model, cfg)
+            if rank == 0:
+                print(f"initialised from {cfg.init_from}", flush=True)
         sampler.set_epoch(run.epoch)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
     if rank == 0:
@@ -215,6 +220,16 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
         save_yaml(cfg, exp_dir / "train.yaml")
     return _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, (chunks, augment_rng), run,
                  tokenizer, device, rank)
+
+
+def _init_weights(model, cfg: TrainConfig) -> None:
+    """Load the weights of ``cfg.init_from`` (same encoder config required); optimizer and schedule start fresh."""
+    state = load_checkpoint(cfg.init_from)
+    if "encoder_config" not in state or "model" not in state:
+        raise ConfigError(f"init_from {cfg.init_from} is not an asr_ee checkpoint or model")
+    if state["encoder_config"] != to_dict(cfg.encoder):
+        raise ConfigError(f"init_from {cfg.init_from} has a different encoder config than this run")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
 
 
 def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, rngs, run, tokenizer,

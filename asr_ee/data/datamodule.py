@@ -62,6 +62,8 @@ def load_cuts(path: Path) -> CutSet:
 def _train_cuts(cfg: DataConfig) -> CutSet:
     sets = [load_cuts(cfg.path(p)) for p in cfg.train_cuts]
     cuts = sets[0] if len(sets) == 1 else CutSet.mux(*sets)
+    if cfg.on_the_fly_features:  # features are computed from audio; a stale feature manifest must not be used
+        cuts = cuts.drop_features()
     return cuts.filter(functools.partial(_duration_ok, max_duration=cfg.max_cut_duration))
 
 
@@ -104,6 +106,8 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
 def make_valid_loader(cfg: DataConfig, cuts: CutSet | None = None, max_duration: float | None = None
                       ) -> torch.utils.data.DataLoader:
     cuts = cuts if cuts is not None else load_cuts(cfg.path(cfg.valid_cuts))
+    if cfg.on_the_fly_features:
+        cuts = cuts.drop_features()
     sampler = DynamicBucketingSampler(cuts, max_duration=max_duration or cfg.max_duration * 2, shuffle=False,
                                       num_buckets=min(cfg.num_buckets, 4))
     strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
