@@ -217,3 +217,55 @@ def test_resume_with_another_encoder_is_refused(tiny_corpus: Path, tmp_path: Pat
 def test_optimizer_settings_that_cannot_train_are_refused(override: str) -> None:
     with pytest.raises(ConfigError):
         apply_overrides(TrainConfig(), [override])
+
+
+def test_init_from_starts_from_those_weights(tiny_corpus: Path, tmp_path: Path) -> None:
+    """Fine-tuning: a new run with init_from starts from the given weights (its step-0 dev loss is
+    the source's), with a fresh step counter; a model of another shape is refused."""
+    from asr_ee.checkpoint import export_model
+
+    src = _config(tiny_corpus, max_steps=12)
+    train(src, tmp_path / "src")
+    state = load_checkpoint(list_checkpoints(tmp_path / "src" / "checkpoints")[-1])
+    model_path = tmp_path / "model.pt"
+    export_model(state, tiny_corpus / "tokenizer" / "bpe.model", model_path, half=False)
+    fresh = _dev_loss(src, None)
+    trained = _dev_loss(src, state["model"])
+    assert trained[-1] < fresh[-1]
+
+    ft = _config(tiny_corpus, max_steps=1, init_from=str(model_path), checkpoint_every_steps=1)
+    ft = apply_overrides(ft, ["optim.peak_lr=1e-9"])  # one step that barely moves: weights stay the source's
+    assert ft.optim.peak_lr == 1e-9  # "1e-9" is a string to YAML 1.1; the config reads it as a number
+    train(ft, tmp_path / "ft")
+    first = load_checkpoint(list_checkpoints(tmp_path / "ft" / "checkpoints")[0])
+    assert first["run"]["step"] == 1
+    assert _dev_loss(src, first["model"]) == pytest.approx(trained, rel=1e-3)
+
+    other = apply_overrides(ft, ["encoder.d_model=48"])
+    with pytest.raises(ConfigError, match="different encoder config"):
+        train(other, tmp_path / "other")
+
+
+def test_on_the_fly_features_ignore_stale_feature_manifests(tiny_corpus: Path, tmp_path: Path) -> None:
+    """With on-the-fly features the cuts' precomputed features are dropped: cuts whose feature files
+    are gone (audio copied to another machine) still train and validate."""
+    import shutil
+
+    from lhotse import CutSet
+
+    from asr_ee.data.datamodule import make_train_loader, make_valid_loader
+
+    data = tmp_path / "copy"
+    (data / "tokenizer").mkdir(parents=True)
+    shutil.copy(tiny_corpus / "tokenizer" / "bpe.model", data / "tokenizer" / "bpe.model")
+    for name in ("cuts_train.jsonl.gz", "cuts_dev.jsonl.gz"):
+        cuts = CutSet.from_file(tiny_corpus / name).to_eager()
+        for cut in cuts:
+            cut.features.storage_path = str(tmp_path / "gone" / "feats.lca")
+        cuts.to_file(data / name)
+    with pytest.raises(FileNotFoundError):  # the manifests really are stale
+        next(iter(CutSet.from_file(data / "cuts_train.jsonl.gz"))).load_features()
+    cfg = apply_overrides(_config(data), ["data.on_the_fly_features=true"]).data
+    batch = next(iter(make_train_loader(cfg, seed=0)[0]))
+    assert all(c.features is None for c in batch["supervisions"]["cut"])
+    assert next(iter(make_valid_loader(cfg)))["inputs"].shape[-1] == 80
