@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="load phase as fractions of --seconds (start,end)")
     parser.add_argument("--criterion", default="entropy",
                         choices=["entropy", "confidence", "confidence_min", "patience"])
-    parser.add_argument("--threshold", type=float, default=0.1)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="default: the criterion's default threshold in asr-ee transcribe")
     parser.add_argument("--latency-budget-ms", type=float, default=1000.0)
     parser.add_argument("--batch", action="store_true",
                         help="stack the streams into one infer call (a server) instead of decoding them one by "
@@ -219,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default="streaming_load.png")
     parser.set_defaults(limit=60)
     args = parser.parse_args(argv)
+    if args.threshold is None:
+        from asr_ee.commands.transcribe import DEFAULT_THRESHOLDS
+        args.threshold = DEFAULT_THRESHOLDS[args.criterion]
     pretrained, audio = load_inputs(args)
     base = dict(chunk_frames=args.chunk_frames, left_context_chunks=args.left_context_chunks, endpoint=None)
     streams = _calibrate(pretrained, audio, base, args.utilization, args.batch) if args.streams == "auto" \

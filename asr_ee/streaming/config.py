@@ -134,7 +134,7 @@ class StreamingConfig:
 
     chunk_frames: int = 8
     left_context_chunks: int = 4
-    criterion: ExitCriterion | None = field(default_factory=lambda: ExitCriterion("entropy", 0.1))
+    criterion: ExitCriterion | None = field(default_factory=lambda: ExitCriterion("entropy", 0.02))  # see DEFAULT_THRESHOLDS
     skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
     decoding: Literal["greedy", "beam"] = "greedy"
     beam: int = 4
