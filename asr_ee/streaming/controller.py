@@ -17,7 +17,9 @@ Policy (see :class:`~asr_ee.streaming.config.ControllerConfig`):
   long as this stream keeps up, which the real-time factor measures;
 * in between, the cap holds. A raise that has to be taken back within the wait doubles the wait
   for the next raise (up to ``max_raise_after_chunks``), so the cap settles instead of oscillating
-  between a depth that is too slow and one that is fast enough.
+  between a depth that is too slow and one that is fast enough. A raise that held (the next change
+  is another raise) halves the wait again, down to ``raise_after_chunks``: once the load is gone
+  the cap climbs back quickly instead of one slow step at a time.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ class ControllerState:
         overloaded_run / relaxed_run: consecutive chunks in that condition.
         raise_after: chunks of calm needed before the next raise (doubles after a taken-back raise).
         since_raise: chunks since the last raise (None: no raise yet).
+        last_change: "raise" or "lower": the cap's last move (None: none yet).
     """
 
     cap: int
@@ -77,6 +80,7 @@ class ControllerState:
     overloaded_run: int = 0
     relaxed_run: int = 0
     since_raise: int | None = None
+    last_change: str | None = None
 
     @classmethod
     def initial(cls, config: ControllerConfig, num_exits: int) -> "ControllerState":
@@ -131,11 +135,13 @@ class LoadController:
             if state.since_raise is not None and state.since_raise <= state.raise_after:
                 state.raise_after = min(2 * state.raise_after, c.max_raise_after_chunks)
             state.cap -= 1
-            state.overloaded_run = 0
+            state.overloaded_run, state.last_change = 0, "lower"
             self._forget_rtf(state)
         elif state.relaxed_run >= state.raise_after and state.cap < self.num_exits - 1:
+            if state.last_change == "raise":  # the previous raise held: the load is going away
+                state.raise_after = max(state.raise_after // 2, c.raise_after_chunks)
             state.cap += 1
-            state.relaxed_run, state.since_raise = 0, 0
+            state.relaxed_run, state.since_raise, state.last_change = 0, 0, "raise"
             self._forget_rtf(state)
         elif state.relaxed_run >= 4 * state.raise_after:
             state.raise_after = c.raise_after_chunks  # long calm at the top: forget old failures

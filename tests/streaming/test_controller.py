@@ -63,6 +63,20 @@ def test_hysteresis_holds_the_cap_between_the_limits_and_backs_off_failed_raises
     assert [controller.next_cap(state, CALM) for _ in range(8)][-2:] == [1, 2]
 
 
+def test_raises_that_hold_shorten_the_wait_again() -> None:
+    """After a long backed-off wait, each raise that holds halves the next wait (down to the
+    configured one), so the cap returns to full depth soon after the load is gone."""
+    config = ControllerConfig(raise_after_chunks=2, max_raise_after_chunks=16)
+    controller = LoadController(config, num_exits=6)
+    state = controller.initial_state()
+    state.cap, state.raise_after, state.last_change = 1, 16, "lower"
+    caps = [controller.next_cap(state, CALM) for _ in range(50)]
+    rises = [i + 1 for i in range(1, len(caps)) if caps[i] > caps[i - 1]] + ([1] if caps[0] > 1 else [])
+    assert sorted(rises) == [16, 32, 40, 44]  # waits 16, 16, 8, 4: the first raise after a drop has to hold first
+    assert caps[-1] == 5 and state.raise_after == 2
+    assert controller.next_cap(state, SLOW) == 4  # and load still lowers it at once
+
+
 def test_controller_config_is_validated() -> None:
     from asr_ee.config import ConfigError
 
