@@ -19,7 +19,7 @@ from asr_ee.config import from_dict
 from asr_ee.models import EarlyExitEncoder, EncoderConfig, build_encoder
 
 __all__ = ["atomic_save", "load_checkpoint", "list_checkpoints", "checkpoint_step", "average_checkpoints", "export_model",
-           "load_model", "CheckpointError"]
+           "load_weights", "load_model", "CheckpointError"]
 
 
 class CheckpointError(RuntimeError):
@@ -100,6 +100,17 @@ def export_model(checkpoint: dict, tokenizer_path: str | Path, out_path: str | P
                  "tokenizer": Path(tokenizer_path).read_bytes(), "info": extra or {}}, out_path)
 
 
+def load_weights(path: str | Path) -> tuple[dict, dict]:
+    """The encoder config and float32 weights of a training checkpoint or an exported model."""
+    return _weights(load_checkpoint(path), path)
+
+
+def _weights(state: dict, path: str | Path) -> tuple[dict, dict]:
+    if "encoder_config" not in state or "model" not in state:
+        raise CheckpointError(f"{path} is not an asr_ee checkpoint (no encoder_config/model)")
+    return state["encoder_config"], {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
+
+
 def load_model(path: str | Path) -> tuple[EarlyExitEncoder, bytes | None, dict]:
     """Load a training checkpoint or an exported model for inference (float32, eval mode).
 
@@ -107,11 +118,9 @@ def load_model(path: str | Path) -> tuple[EarlyExitEncoder, bytes | None, dict]:
     checkpoint's ``info`` dict.
     """
     state = load_checkpoint(path)
-    if "encoder_config" not in state or "model" not in state:
-        raise CheckpointError(f"{path} is not an asr_ee checkpoint (no encoder_config/model)")
-    cfg = from_dict(EncoderConfig, state["encoder_config"])
-    model = build_encoder(cfg)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    encoder_config, weights = _weights(state, path)
+    model = build_encoder(from_dict(EncoderConfig, encoder_config))
+    model.load_state_dict(weights)
     return model.eval(), state.get("tokenizer"), state.get("info", {})
 
 

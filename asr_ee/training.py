@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint
+from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint, load_weights
 from asr_ee.config import ConfigError, save_yaml, to_dict
 from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader, make_valid_loader
 from asr_ee.data.tokenizer import Tokenizer
@@ -224,12 +224,10 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
 
 def _init_weights(model, cfg: TrainConfig) -> None:
     """Load the weights of ``cfg.init_from`` (same encoder config required); optimizer and schedule start fresh."""
-    state = load_checkpoint(cfg.init_from)
-    if "encoder_config" not in state or "model" not in state:
-        raise ConfigError(f"init_from {cfg.init_from} is not an asr_ee checkpoint or model")
-    if state["encoder_config"] != to_dict(cfg.encoder):
+    encoder_config, weights = load_weights(cfg.init_from)
+    if encoder_config != to_dict(cfg.encoder):
         raise ConfigError(f"init_from {cfg.init_from} has a different encoder config than this run")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()})
+    model.load_state_dict(weights)
 
 
 def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler, rngs, run, tokenizer,

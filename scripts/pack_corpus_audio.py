@@ -64,13 +64,13 @@ def _decode(job) -> bool:
 
 def pack(data_dir: Path, pack_dir: Path, manifests: list[str], extra: list[str], level: float, jobs: int) -> None:
     data_dir, pack_dir = data_dir.resolve(), pack_dir.resolve()
+    pack_dir.mkdir(parents=True, exist_ok=True)
     index, work = {}, []
     for name in manifests:
         for src, (sr, n) in _recordings(data_dir / name).items():
             rel = Path(src).resolve().relative_to(data_dir)
             index[str(rel)] = {"source": src, "num_samples": n}
             work.append((src, str(pack_dir / "audio" / rel.with_suffix(".opus")), level))
-        pack_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(data_dir / name, pack_dir / name)
     for name in extra:
         dst = pack_dir / name

@@ -188,9 +188,9 @@ class EarlyExitEncoder(nn.Module):
     def initial_state(self, batch_size: int = 1, device: torch.device | None = None) -> EncoderState:
         return EncoderState.initial(self.cfg, batch_size, device)
 
-    def _run_block(self, b: int, x: torch.Tensor, start: int, state: EncoderState,
+    def _run_block(self, b: int, x: torch.Tensor, start: int, rope: torch.Tensor, state: EncoderState,
                    left_context_frames: int | None) -> torch.Tensor:
-        rope = self.layers[0].rope(start, x.size(1), x.device)
+        """Block b on a chunk starting at encoder frame ``start``; ``rope``: its rotary tables."""
         block_in = x
         for i in self.block_layers[b]:
             x, state.layers[i] = self.layers[i].infer(x, state.layers[i], rope, left_context_frames)
@@ -200,9 +200,8 @@ class EarlyExitEncoder(nn.Module):
             x = x + y
         return x
 
-    def _fill_block(self, b: int, hidden: torch.Tensor, start: int, state: EncoderState,
+    def _fill_block(self, b: int, hidden: torch.Tensor, start: int, rope: torch.Tensor, state: EncoderState,
                     left_context_frames: int | None) -> None:
-        rope = self.layers[0].rope(start, hidden.size(1), hidden.device)
         for i in self.block_layers[b]:
             state.layers[i] = self.layers[i].fill_state(hidden, state.layers[i], rope, left_context_frames)
         if b in self.branch_of_block:
@@ -217,7 +216,8 @@ class EarlyExitEncoder(nn.Module):
         work = 0.0
         for p in state.pending:
             if p.next_block == b:
-                p.hidden = self._run_block(b, p.hidden, p.start, state, left_context_frames)
+                rope = self.layers[0].rope(p.start, p.hidden.size(1), p.hidden.device)
+                p.hidden = self._run_block(b, p.hidden, p.start, rope, state, left_context_frames)
                 p.next_block += 1
                 work += p.hidden.size(1) / max(p.hidden.size(1), chunk_frames)
         state.pending = [p for p in state.pending if p.next_block < self.num_exits]
@@ -246,10 +246,11 @@ class EarlyExitEncoder(nn.Module):
             raise ValueError("Splitformer streams need even-sized chunks (the branch runs at half rate)")
         start, last = state.frames_done, self.num_exits - 1 if max_exit is None else min(max_exit, self.num_exits - 1)
         x, work, log_probs, b = frames, 0.0, None, 0
+        rope = self.layers[0].rope(start, chunk, frames.device)  # one table for every block of this chunk
         for b in range(last + 1):
             if skip_policy == SkipPolicy.RECOMPUTE and state.pending:
                 work += self._catch_up(b, state, start, left_context_frames, chunk)
-            x = self._run_block(b, x, start, state, left_context_frames)
+            x = self._run_block(b, x, start, rope, state, left_context_frames)
             work += 1.0
             log_probs = self.exit_log_probs(b, x)
             if b == last or (decide is not None and decide(b, log_probs)):
@@ -257,7 +258,7 @@ class EarlyExitEncoder(nn.Module):
         if b < self.num_exits - 1:
             if skip_policy == SkipPolicy.COPY:
                 for skipped in range(b + 1, self.num_exits):
-                    self._fill_block(skipped, x, start, state, left_context_frames)
+                    self._fill_block(skipped, x, start, rope, state, left_context_frames)
             else:
                 state.pending.append(PendingChunk(hidden=x, start=start, next_block=b + 1))
         state.frames_done += chunk

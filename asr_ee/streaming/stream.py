@@ -30,12 +30,11 @@ from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import ControllerState
 from asr_ee.streaming.resample import StreamingResampler
 
-__all__ = ["ChunkRecord", "Segment", "RecognitionResult", "Stream", "Samples", "FEED_EXTRA_FIRST"]
+__all__ = ["ChunkRecord", "Segment", "RecognitionResult", "Stream", "Samples"]
 
 Samples = Union[np.ndarray, torch.Tensor, Sequence[float]]
 Decoder = Union[GreedyStreamDecoder, BeamStreamDecoder]
 
-FEED_EXTRA_FIRST = FIRST_CHUNK_EXTRA  # the subsampling's right context beyond 4 frames per encoder frame
 _MS_PER_FRAME = 1000.0 / ENCODER_FRAMES_PER_SECOND
 
 
@@ -185,7 +184,7 @@ class Stream:
     # ------------------------------------------------------------------ what the recognizer uses
     def next_feed_frames(self) -> int | None:
         """Fbank frames the next chunk takes, or None when no chunk is ready."""
-        needed = 4 * self.config.chunk_frames + (FEED_EXTRA_FIRST if self.feats_fed == 0 else 0)
+        needed = 4 * self.config.chunk_frames + (FIRST_CHUNK_EXTRA if self.feats_fed == 0 else 0)
         available = self._feats.size(0)
         if available >= needed:
             return needed
