@@ -29,7 +29,7 @@ from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint, lo
 from asr_ee.config import ConfigError, save_yaml, to_dict
 from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader, make_valid_loader
 from asr_ee.data.tokenizer import Tokenizer
-from asr_ee.exits.loss import multi_exit_ctc_loss
+from asr_ee.exits.loss import exit_distillation_loss, multi_exit_ctc_loss
 from asr_ee.models import EncoderConfig, build_encoder
 from asr_ee.models.masks import ChunkSampler, DynamicChunkConfig
 
@@ -62,6 +62,7 @@ class TrainConfig:
     chunk: DynamicChunkConfig = field(default_factory=lambda: DynamicChunkConfig(
         chunk_frames_choices=[4, 8, 16, 32], full_context_prob=0.3, left_context_chunks_choices=[2, 4, 8]))
     exit_loss_weights: list[float] | None = None
+    distill_weight: float = 0.0  # > 0 adds self-distillation of the earlier exits from the last (see exits.loss)
     init_from: str | None = None  # start a new run from these weights (checkpoint or exported model): fine-tuning
     num_epochs: int = 30
     max_steps: int | None = None
@@ -79,6 +80,8 @@ class TrainConfig:
         if self.exit_loss_weights is not None and len(self.exit_loss_weights) != len(self.encoder.exit_layers):
             raise ConfigError(f"exit_loss_weights has {len(self.exit_loss_weights)} entries for "
                               f"{len(self.encoder.exit_layers)} exits")
+        if self.distill_weight < 0 or (self.distill_weight > 0 and len(self.encoder.exit_layers) < 2):
+            raise ConfigError(f"distill_weight ({self.distill_weight}) must be >= 0, and > 0 needs two or more exits")
 
 
 def _lr_lambda(cfg: OptimConfig):
@@ -166,6 +169,8 @@ def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, ch
         outs, out_lens = model(batch["inputs"].to(device), lengths.to(device), chunk_frames=chunk[0],
                                left_context_chunks=chunk[1])
     loss, per_exit = multi_exit_ctc_loss(outs, out_lens, targets, cfg.exit_loss_weights)
+    if cfg.distill_weight > 0:
+        loss = loss + cfg.distill_weight * exit_distillation_loss(outs, out_lens)[0]
     (loss * scale).backward()
     duration = float(sum(c.duration for c in batch["supervisions"]["cut"]))
     return float(loss.detach()), [float(x) for x in per_exit], duration, cut_ids
