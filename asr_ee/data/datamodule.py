@@ -3,8 +3,8 @@
 Knows nothing about the model it feeds. Batches come from ``DynamicBucketingSampler`` (buckets by
 duration, total duration per batch capped), ``K2SpeechRecognitionDataset`` with precomputed or
 on-the-fly features, noise mixing (``CutMix`` against the recipe's noise cuts; mixed in the fbank
-domain when features are precomputed), reverberation (on-the-fly features only: it needs audio)
-and SpecAugment.
+domain when features are precomputed), reverberation (on-the-fly features only: it needs audio),
+vocal tract length perturbation of the features (``augment.FrequencyWarp``) and SpecAugment.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from lhotse.dataset import (CutMix, DynamicBucketingSampler, K2SpeechRecognition
                             PrecomputedFeatures, ReverbWithImpulseResponse, SpecAugment)
 
 from asr_ee.config import ConfigError
+from asr_ee.data.augment import FrequencyWarp
 from asr_ee.features import make_fbank
 
 __all__ = ["DataConfig", "load_cuts", "make_train_loader", "make_valid_loader", "batch_lengths"]
@@ -42,8 +43,13 @@ class DataConfig:
     noise_snr: list[float] = field(default_factory=lambda: [5.0, 25.0])
     reverb_prob: float = 0.0
     spec_augment: bool = True
+    freq_warp: float = 0.0  # VTLP: warp each utterance's mel axis by U(1 - w, 1 + w); 0 = off
     num_workers: int = 0
     sync_buckets: bool = True  # DDP ranks draw from the same duration bucket (lhotse's default)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.freq_warp < 0.5:
+            raise ConfigError(f"data.freq_warp must be in [0, 0.5) (0.1 is the usual VTLP range), got {self.freq_warp}")
 
     def path(self, name: str) -> Path:
         return Path(self.data_dir) / name
@@ -93,8 +99,10 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
             raise ConfigError("data.reverb_prob > 0 needs data.on_the_fly_features: true (reverberation "
                               "is applied to audio, precomputed features have none)")
         cut_transforms.append(ReverbWithImpulseResponse(p=cfg.reverb_prob, randgen=augment_rng))
-    input_transforms = [SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
-                                    features_mask_size=15, max_frames_mask_fraction=0.15)] if cfg.spec_augment else []
+    input_transforms = [FrequencyWarp(cfg.freq_warp, augment_rng)] if cfg.freq_warp > 0 else []
+    if cfg.spec_augment:
+        input_transforms.append(SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
+                                            features_mask_size=15, max_frames_mask_fraction=0.15))
     strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
     dataset = K2SpeechRecognitionDataset(return_cuts=True, cut_transforms=cut_transforms,
                                          input_transforms=input_transforms, input_strategy=strategy)
