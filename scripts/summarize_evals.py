@@ -1,0 +1,43 @@
+"""One table from the folders `scripts/compare_runs.sh` writes: per run, WER per exit on dev (full
+context), last-exit WER on held-out voices, and under the streaming chunk mask the last exit's WER,
+the per-chunk oracle's compute and the cheapest per-chunk policy within 5% relative WER of the last
+exit. Usage: python scripts/summarize_evals.py OUT_DIR"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _load(path: Path) -> dict:
+    return json.loads((path / "results.json").read_text())
+
+
+def _last(results: dict) -> float:
+    return [e for e in results["per_exit"] if e["decoding"] == "greedy"][-1]["wer"]
+
+
+def summarize(out: Path) -> str:
+    rows = ["| run | dev WER per exit | held-out last | dev chunk8 last | chunk oracle compute "
+            "| cheapest chunk policy <= 5% rel (WER, compute) |", "|---|---|---:|---:|---:|---|"]
+    for run in sorted(p for p in out.iterdir() if (p / "dev" / "results.json").is_file()):
+        dev, chunk, held = _load(run / "dev"), _load(run / "dev_chunk8"), _load(run / "heldout")
+        per_exit = "/".join(f"{e['wer']:.1f}" for e in dev["per_exit"] if e["decoding"] == "greedy")
+        limit = 1.05 * _last(chunk)
+        policies = [p for p in chunk["policies"] if p["granularity"] == "chunk" and p["decoding"] == "greedy"]
+        oracle = next(p for p in policies if p["criterion"] == "oracle")
+        ok = [p for p in policies if p["criterion"] != "oracle" and p["wer"] <= limit]
+        best = min(ok, key=lambda p: p["compute_fraction"]) if ok else None
+        best_text = "none"
+        if best:
+            rule = (f"fixed exit layer {chunk['exit_layers'][int(best['threshold'])]}" if best["criterion"] == "fixed"
+                    else f"{best['criterion']} {best['threshold']}")
+            best_text = f"{rule}: {best['wer']:.1f}, {best['compute_fraction']:.2f}"
+        rows.append(f"| {run.name} | {per_exit} | {_last(held):.1f} | {_last(chunk):.1f} | "
+                    f"{oracle['compute_fraction']:.2f} | {best_text} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(summarize(Path(sys.argv[1])))
