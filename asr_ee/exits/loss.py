@@ -71,13 +71,13 @@ def exit_distillation_loss(exit_log_probs: list[torch.Tensor], lengths: torch.Te
         raise ValueError(f"{len(weights)} distillation weights for {len(students)} earlier exits")
     teacher = exit_log_probs[-1].detach().float()  # (B, T', V)
     frames = torch.arange(teacher.size(1), device=teacher.device)
-    mask = (frames[None, :] < lengths.to(teacher.device)[:, None]).float()  # (B, T')
+    valid = frames[None, :] < lengths.to(teacher.device)[:, None]  # (B, T')
     p_teacher = teacher.exp()
     total = teacher.new_zeros(())
     per_exit = []
     for w, log_probs in zip(weights, students):
         kl = (p_teacher * (teacher - log_probs.float())).sum(-1)  # (B, T')
-        loss = (kl * mask).sum() / teacher.size(0)
+        loss = torch.where(valid, kl, 0.0).sum() / teacher.size(0)  # padding (even non-finite) never counts
         total = total + w * loss
         per_exit.append(loss.detach())
     return total, per_exit
