@@ -1,5 +1,5 @@
 """One table from the folders `scripts/compare_runs.sh` writes: per run, WER per exit on dev (full
-context), last-exit WER on held-out voices, and under the streaming chunk mask the last exit's WER,
+context), last-exit WER on held-out voices (all, and per engine), and under the streaming chunk mask the last exit's WER,
 the per-chunk oracle's compute and the cheapest per-chunk policy within 5% relative WER of the last
 exit. Usage: python scripts/summarize_evals.py OUT_DIR"""
 
@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from wer_by_voice import wer_by
 
 
 def _load(path: Path) -> dict:
@@ -19,8 +21,8 @@ def _last(results: dict) -> float:
 
 
 def summarize(out: Path) -> str:
-    rows = ["| run | dev WER per exit | held-out last | dev chunk8 last | chunk oracle compute "
-            "| cheapest chunk policy <= 5% rel (WER, compute) |", "|---|---|---:|---:|---:|---|"]
+    rows = ["| run | dev WER per exit | held-out last | held-out per engine | dev chunk8 last | chunk oracle compute "
+            "| cheapest chunk policy <= 5% rel (WER, compute) |", "|---|---|---:|---|---:|---:|---|"]
     for run in sorted(p for p in out.iterdir() if (p / "dev" / "results.json").is_file()):
         dev, chunk, held = _load(run / "dev"), _load(run / "dev_chunk8"), _load(run / "heldout")
         per_exit = "/".join(f"{e['wer']:.1f}" for e in dev["per_exit"] if e["decoding"] == "greedy")
@@ -34,7 +36,9 @@ def summarize(out: Path) -> str:
             rule = (f"fixed exit layer {chunk['exit_layers'][int(best['threshold'])]}" if best["criterion"] == "fixed"
                     else f"{best['criterion']} {best['threshold']}")
             best_text = f"{rule}: {best['wer']:.1f}, {best['compute_fraction']:.2f}"
-        rows.append(f"| {run.name} | {per_exit} | {_last(held):.1f} | {_last(chunk):.1f} | "
+        engines = wer_by(run / "heldout", Path(held["inputs"][0]))
+        per_engine = ", ".join(f"{name} {wer:.1f}" for name, (_, wer) in engines.items())
+        rows.append(f"| {run.name} | {per_exit} | {_last(held):.1f} | {per_engine} | {_last(chunk):.1f} | "
                     f"{oracle['compute_fraction']:.2f} | {best_text} |")
     return "\n".join(rows)
 

@@ -1,0 +1,59 @@
+"""WER of one exit per TTS engine and base voice, from an `asr-ee evaluate` folder and the cut
+manifest it evaluated (whose supervisions carry `custom.engine` and `custom.base_voice`).
+
+Usage: python scripts/wer_by_voice.py EVAL_DIR CUTS [--exit -1] [--decoding greedy] [--by engine|voice]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+from pathlib import Path
+
+from kaldialign import edit_distance
+
+
+def voice_of(cuts_path: Path) -> dict[str, tuple[str, str]]:
+    out = {}
+    with gzip.open(cuts_path, "rt") as f:
+        for line in f:
+            cut = json.loads(line)
+            custom = cut["supervisions"][0].get("custom") or {}
+            out[cut["id"]] = (custom.get("engine", "?"), custom.get("base_voice", "?"))
+    return out
+
+
+def wer_by(eval_dir: Path, cuts_path: Path, exit_index: int = -1, decoding: str = "greedy",
+           by: str = "engine") -> dict[str, tuple[int, float]]:
+    """group -> (reference words, WER %)."""
+    voices = voice_of(cuts_path)
+    errors, words = collections.Counter(), collections.Counter()
+    for line in (eval_dir / "utterances.jsonl").read_text().splitlines():
+        utt = json.loads(line)
+        if utt.get("reference") is None or utt["id"] not in voices:
+            continue
+        engine, base = voices[utt["id"]]
+        group = engine if by == "engine" else f"{engine} {base}"
+        ref, hyp = utt["reference"].split(), utt["hypotheses"][decoding][exit_index].split()
+        errors[group] += edit_distance(ref, hyp)["total"]
+        words[group] += len(ref)
+    return {g: (words[g], 100.0 * errors[g] / max(words[g], 1)) for g in sorted(words)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("eval_dir", type=Path)
+    p.add_argument("cuts", type=Path)
+    p.add_argument("--exit", type=int, default=-1, help="exit index (default: the last)")
+    p.add_argument("--decoding", default="greedy")
+    p.add_argument("--by", choices=["engine", "voice"], default="engine")
+    args = p.parse_args()
+    print(f"| {args.by} | words | WER |\n|---|---:|---:|")
+    for group, (n, wer) in wer_by(args.eval_dir, args.cuts, args.exit, args.decoding, args.by).items():
+        print(f"| {group} | {n} | {wer:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

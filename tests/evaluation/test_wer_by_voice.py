@@ -1,0 +1,32 @@
+"""scripts/wer_by_voice.py groups an evaluation's errors by TTS engine and base voice."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from wer_by_voice import wer_by  # noqa: E402
+
+
+def test_errors_are_grouped_by_engine_and_voice(tmp_path: Path) -> None:
+    cuts = [("a", "flite", "awb"), ("b", "flite", "slt"), ("c", "espeak", "en+m1")]
+    with gzip.open(tmp_path / "cuts.jsonl.gz", "wt") as f:
+        for cut_id, engine, voice in cuts:
+            f.write(json.dumps({"id": cut_id, "supervisions": [
+                {"text": "x", "custom": {"engine": engine, "base_voice": voice}}]}) + "\n")
+    utts = [("a", "one two three four", "one two three four"),   # 0 errors / 4
+            ("b", "five six", "five seven six"),                   # 1 insertion / 2
+            ("c", "eight nine", "nine")]                           # 1 deletion / 2
+    (tmp_path / "utterances.jsonl").write_text("".join(
+        json.dumps({"id": i, "reference": r, "hypotheses": {"greedy": ["", h]}}) + "\n" for i, r, h in utts))
+    by_engine = wer_by(tmp_path, tmp_path / "cuts.jsonl.gz")
+    assert by_engine == {"espeak": (2, 50.0), "flite": (6, 100.0 / 6)}
+    by_voice = wer_by(tmp_path, tmp_path / "cuts.jsonl.gz", by="voice")
+    assert by_voice["flite awb"] == (4, 0.0) and by_voice["flite slt"] == (2, 50.0)
+    first_exit = wer_by(tmp_path, tmp_path / "cuts.jsonl.gz", exit_index=0)  # empty hypotheses: all deleted
+    assert first_exit["flite"] == (6, 100.0)
