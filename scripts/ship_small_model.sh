@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Turn a training run into the shipped default model and measure it: average the last checkpoints,
 # export exp/small/model.pt (float16 weights + config + tokenizer), then evaluate every exit and
-# exit criterion on dev, test and test_heldout_voices into exp/small/eval/<split>/.
+# exit criterion on dev, test and test_heldout_voices into exp/small/eval/<split>/ (per-utterance
+# outputs gzipped: utterances.jsonl.gz).
 # Usage: bash scripts/ship_small_model.sh RUN_DIR DATA_DIR [LAST_K]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +18,5 @@ for split in dev test test_heldout_voices; do
 done
 .venv/bin/asr-ee evaluate "$data_dir/cuts_test.jsonl.gz" --decoding greedy --quiet --attention chunk \
   --chunk-frames 8 --left-context-chunks 4 --output-dir exp/small/eval/test_chunk8
+gzip -f exp/small/eval/*/utterances.jsonl   # keeps exp/small (model + evaluations) under 20 MB
 du -sh exp/small

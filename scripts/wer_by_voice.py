@@ -1,4 +1,5 @@
-"""WER of one exit per TTS engine and base voice, from an `asr-ee evaluate` folder and the cut
+"""WER of one exit per TTS engine and base voice, from an `asr-ee evaluate` folder (its
+`utterances.jsonl`, or `utterances.jsonl.gz` as in exp/small/eval/) and the cut
 manifest it evaluated (whose supervisions carry `custom.engine` and `custom.base_voice`).
 
 Usage: python scripts/wer_by_voice.py EVAL_DIR CUTS [--exit -1] [--decoding greedy] [--by engine|voice]
@@ -30,7 +31,11 @@ def wer_by(eval_dir: Path, cuts_path: Path, exit_index: int = -1, decoding: str 
     """group -> (reference words, WER %)."""
     voices = voice_of(cuts_path)
     errors, words = collections.Counter(), collections.Counter()
-    for line in (eval_dir / "utterances.jsonl").read_text().splitlines():
+    plain = eval_dir / "utterances.jsonl"
+    path = plain if plain.is_file() else eval_dir / "utterances.jsonl.gz"  # the shipped model's are gzipped
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        lines = f.read().splitlines()
+    for line in lines:
         utt = json.loads(line)
         if utt.get("reference") is None or utt["id"] not in voices:
             continue

@@ -89,6 +89,8 @@ class ControllerConfig:
         lower_after_chunks: consecutive overloaded chunks before the cap drops one exit.
         raise_after_chunks: consecutive relaxed chunks before the cap rises one exit.
         max_raise_after_chunks: ceiling of the doubled wait after a taken-back raise.
+        cpu_drop: when the CPU load of other processes has fallen by this much since a raise was
+            taken back, the cause of the failure is gone: the wait returns to ``raise_after_chunks``.
         min_exit_index: the cap never goes below this exit index (0 = the first exit).
     """
 
@@ -100,6 +102,7 @@ class ControllerConfig:
     lower_after_chunks: int = 1
     raise_after_chunks: int = 6
     max_raise_after_chunks: int = 48
+    cpu_drop: float = 0.3
     min_exit_index: int = 0
 
     def __post_init__(self) -> None:
@@ -107,6 +110,8 @@ class ControllerConfig:
             raise ConfigError("controller target_rtf and latency_budget_ms must be positive")
         if not 0.0 <= self.cpu_high <= 1.0:
             raise ConfigError(f"controller cpu_high must be in [0, 1], got {self.cpu_high}")
+        if not 0.0 < self.cpu_drop <= 1.0:
+            raise ConfigError(f"controller cpu_drop must be in (0, 1], got {self.cpu_drop}")
         if not 0.0 < self.relax_ratio <= 1.0:
             raise ConfigError(f"controller relax_ratio must be in (0, 1], got {self.relax_ratio}")
         if min(self.rtf_window_chunks, self.lower_after_chunks, self.raise_after_chunks) < 1:

@@ -19,7 +19,9 @@ Policy (see :class:`~asr_ee.streaming.config.ControllerConfig`):
   for the next raise (up to ``max_raise_after_chunks``), so the cap settles instead of oscillating
   between a depth that is too slow and one that is fast enough. A raise that held (the next change
   is another raise) halves the wait again, down to ``raise_after_chunks``: once the load is gone
-  the cap climbs back quickly instead of one slow step at a time.
+  the cap climbs back quickly instead of one slow step at a time. And when the CPU load of other
+  processes has fallen by ``cpu_drop`` since the last taken-back raise (the busy neighbour that
+  made it fail has stopped), the wait is reset to ``raise_after_chunks`` at once.
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ class ControllerState:
         raise_after: chunks of calm needed before the next raise (doubles after a taken-back raise).
         since_raise: chunks since the last raise (None: no raise yet).
         last_change: "raise" or "lower": the cap's last move (None: none yet).
+        backoff_cpu: highest CPU load of other processes seen at a taken-back raise since the wait
+            was last reset (None: the wait is not backed off by a failure).
     """
 
     cap: int
@@ -81,6 +85,7 @@ class ControllerState:
     relaxed_run: int = 0
     since_raise: int | None = None
     last_change: str | None = None
+    backoff_cpu: float | None = None
 
     @classmethod
     def initial(cls, config: ControllerConfig, num_exits: int) -> "ControllerState":
@@ -129,11 +134,14 @@ class LoadController:
         pressure = self.pressure(reading)
         if state.since_raise is not None:
             state.since_raise += 1
+        if state.backoff_cpu is not None and reading.cpu_load <= state.backoff_cpu - c.cpu_drop:
+            state.raise_after, state.backoff_cpu = c.raise_after_chunks, None  # the neighbour has gone
         state.overloaded_run = state.overloaded_run + 1 if pressure == Pressure.OVERLOADED else 0
         state.relaxed_run = state.relaxed_run + 1 if pressure == Pressure.RELAXED else 0
         if state.overloaded_run >= c.lower_after_chunks and state.cap > self.floor:
             if state.since_raise is not None and state.since_raise <= state.raise_after:
                 state.raise_after = min(2 * state.raise_after, c.max_raise_after_chunks)
+                state.backoff_cpu = max(state.backoff_cpu or 0.0, reading.cpu_load)
             state.cap -= 1
             state.overloaded_run, state.last_change = 0, "lower"
             self._forget_rtf(state)
@@ -144,7 +152,7 @@ class LoadController:
             state.relaxed_run, state.since_raise, state.last_change = 0, 0, "raise"
             self._forget_rtf(state)
         elif state.relaxed_run >= 4 * state.raise_after:
-            state.raise_after = c.raise_after_chunks  # long calm at the top: forget old failures
+            state.raise_after, state.backoff_cpu = c.raise_after_chunks, None  # long calm: forget old failures
         return state.cap
 
     @staticmethod

@@ -30,3 +30,8 @@ def test_errors_are_grouped_by_engine_and_voice(tmp_path: Path) -> None:
     assert by_voice["flite awb"] == (4, 0.0) and by_voice["flite slt"] == (2, 50.0)
     first_exit = wer_by(tmp_path, tmp_path / "cuts.jsonl.gz", exit_index=0)  # empty hypotheses: all deleted
     assert first_exit["flite"] == (6, 100.0)
+    data = (tmp_path / "utterances.jsonl").read_bytes()  # gzipped, as the shipped model's evaluations are
+    (tmp_path / "utterances.jsonl").unlink()
+    with gzip.open(tmp_path / "utterances.jsonl.gz", "wb") as f:
+        f.write(data)
+    assert wer_by(tmp_path, tmp_path / "cuts.jsonl.gz") == by_engine

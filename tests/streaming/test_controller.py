@@ -77,10 +77,33 @@ def test_raises_that_hold_shorten_the_wait_again() -> None:
     assert controller.next_cap(state, SLOW) == 4  # and load still lowers it at once
 
 
+def test_a_backed_off_wait_resets_when_the_busy_neighbour_goes() -> None:
+    """Raises taken back while other processes load the CPU back the wait off; once that load
+    falls by cpu_drop the wait is the configured one again. The same story with the CPU staying
+    busy keeps the long wait (the control)."""
+    config = ControllerConfig(raise_after_chunks=2, max_raise_after_chunks=16, cpu_drop=0.3)
+    busy_calm = LoadReading(rtf=0.1, backlog_ms=100.0, cpu_load=0.8)
+    busy_slow = LoadReading(rtf=1.5, backlog_ms=100.0, cpu_load=0.8)
+    quiet_calm = LoadReading(rtf=0.1, backlog_ms=100.0, cpu_load=0.05)
+    waits = {}
+    for name, after in (("neighbour gone", quiet_calm), ("neighbour stays", busy_calm)):
+        controller = LoadController(config, num_exits=6)
+        state = controller.initial_state()
+        assert [controller.next_cap(state, busy_slow) for _ in range(3)] == [4, 3, 2]
+        for expected_wait in (2, 4, 8):  # three raises, each taken back at once: the wait doubles
+            caps = [controller.next_cap(state, busy_calm) for _ in range(expected_wait)]
+            assert caps[-1] == 3 and caps[:-1] == [2] * (expected_wait - 1)
+            assert controller.next_cap(state, busy_slow) == 2
+        assert state.raise_after == 16 and state.backoff_cpu == 0.8
+        caps = [controller.next_cap(state, after) for _ in range(20)]
+        waits[name] = next(i + 1 for i, cap in enumerate(caps) if cap > 2)
+    assert waits == {"neighbour gone": 2, "neighbour stays": 16}
+
+
 def test_controller_config_is_validated() -> None:
     from asr_ee.config import ConfigError
 
-    for bad in (dict(target_rtf=0), dict(cpu_high=1.5), dict(relax_ratio=1.5),
+    for bad in (dict(target_rtf=0), dict(cpu_high=1.5), dict(relax_ratio=1.5), dict(cpu_drop=0.0),
                 dict(raise_after_chunks=10, max_raise_after_chunks=5)):
         with pytest.raises(ConfigError):
             ControllerConfig(**bad)
