@@ -13,16 +13,15 @@ import gzip
 import json
 from pathlib import Path
 
-from kaldialign import edit_distance
+from asr_ee.data.datamodule import load_cuts
+from asr_ee.decoding.wer import WordErrors, word_errors
 
 
 def voice_of(cuts_path: Path) -> dict[str, tuple[str, str]]:
     out = {}
-    with gzip.open(cuts_path, "rt") as f:
-        for line in f:
-            cut = json.loads(line)
-            custom = cut["supervisions"][0].get("custom") or {}
-            out[cut["id"]] = (custom.get("engine", "?"), custom.get("base_voice", "?"))
+    for cut in load_cuts(cuts_path):
+        custom = cut.supervisions[0].custom or {}
+        out[cut.id] = (custom.get("engine", "?"), custom.get("base_voice", "?"))
     return out
 
 
@@ -30,7 +29,7 @@ def wer_by(eval_dir: Path, cuts_path: Path, exit_index: int = -1, decoding: str 
            by: str = "engine") -> dict[str, tuple[int, float]]:
     """group -> (reference words, WER %)."""
     voices = voice_of(cuts_path)
-    errors, words = collections.Counter(), collections.Counter()
+    groups: dict[str, WordErrors] = collections.defaultdict(WordErrors)
     plain = eval_dir / "utterances.jsonl"
     path = plain if plain.is_file() else eval_dir / "utterances.jsonl.gz"  # the shipped model's are gzipped
     with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
@@ -41,10 +40,8 @@ def wer_by(eval_dir: Path, cuts_path: Path, exit_index: int = -1, decoding: str 
             continue
         engine, base = voices[utt["id"]]
         group = engine if by == "engine" else f"{engine} {base}"
-        ref, hyp = utt["reference"].split(), utt["hypotheses"][decoding][exit_index].split()
-        errors[group] += edit_distance(ref, hyp)["total"]
-        words[group] += len(ref)
-    return {g: (words[g], 100.0 * errors[g] / max(words[g], 1)) for g in sorted(words)}
+        groups[group] += word_errors(utt["reference"], utt["hypotheses"][decoding][exit_index])
+    return {g: (groups[g].num_words, groups[g].wer) for g in sorted(groups)}
 
 
 def main() -> None:

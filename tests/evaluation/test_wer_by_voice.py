@@ -14,11 +14,13 @@ from wer_by_voice import wer_by  # noqa: E402
 
 
 def test_errors_are_grouped_by_engine_and_voice(tmp_path: Path) -> None:
-    cuts = [("a", "flite", "awb"), ("b", "flite", "slt"), ("c", "espeak", "en+m1")]
-    with gzip.open(tmp_path / "cuts.jsonl.gz", "wt") as f:
-        for cut_id, engine, voice in cuts:
-            f.write(json.dumps({"id": cut_id, "supervisions": [
-                {"text": "x", "custom": {"engine": engine, "base_voice": voice}}]}) + "\n")
+    from lhotse import CutSet, MonoCut, SupervisionSegment
+
+    voices = [("a", "flite", "awb"), ("b", "flite", "slt"), ("c", "espeak", "en+m1")]
+    CutSet.from_cuts(
+        MonoCut(id=i, start=0.0, duration=1.0, channel=0, supervisions=[SupervisionSegment(
+            id=i, recording_id=i, start=0.0, duration=1.0, text="x", custom={"engine": e, "base_voice": v})])
+        for i, e, v in voices).to_file(tmp_path / "cuts.jsonl.gz")
     utts = [("a", "one two three four", "one two three four"),   # 0 errors / 4
             ("b", "five six", "five seven six"),                   # 1 insertion / 2
             ("c", "eight nine", "nine")]                           # 1 deletion / 2
