@@ -31,7 +31,8 @@ from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader,
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.exits.loss import exit_distillation_loss, multi_exit_ctc_loss
 from asr_ee.models import EncoderConfig, build_encoder
-from asr_ee.models.masks import ChunkSampler, DynamicChunkConfig
+from asr_ee.models.masks import ChunkDraw, ChunkSampler, DynamicChunkConfig, random_chunk_exits
+from asr_ee.models.subsampling import subsampled_lengths
 
 __all__ = ["OptimConfig", "TrainConfig", "train"]
 
@@ -161,13 +162,19 @@ def _validate(model, loader, tokenizer: Tokenizer, device, max_batches: int, wei
     return [t / max(count, 1) for t in (totals or [])]
 
 
-def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, chunk, scale: float):
+def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, chunk: ChunkDraw, scale: float):
     lengths, texts, cut_ids = batch_lengths(batch)
     targets = tokenizer.encode_batch(texts)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    feats = batch["inputs"].to(device)
+    chunk_exits = None
+    if chunk.exits_seed is not None:  # train this batch the way a copy stream runs it
+        frames = int(subsampled_lengths(torch.tensor([feats.size(1)]))[0])
+        chunk_exits = random_chunk_exits(feats.size(0), frames, chunk.chunk_frames,
+                                         len(cfg.encoder.exit_layers), chunk.exits_seed, device)
     with autocast:
-        outs, out_lens = model(batch["inputs"].to(device), lengths.to(device), chunk_frames=chunk[0],
-                               left_context_chunks=chunk[1])
+        outs, out_lens = model(feats, lengths.to(device), chunk_frames=chunk.chunk_frames,
+                               left_context_chunks=chunk.left_context_chunks, chunk_exits=chunk_exits)
     loss, per_exit = multi_exit_ctc_loss(outs, out_lens, targets, cfg.exit_loss_weights)
     if cfg.distill_weight > 0:
         loss = loss + cfg.distill_weight * exit_distillation_loss(outs, out_lens)[0]

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Compare training runs on dev before choosing one to ship: average each run's last K checkpoints,
 # evaluate every exit (full context and under the streaming chunk mask) on dev and on held-out
-# voices, then print one table (last-exit WER, and the compute that per-chunk exits need for
-# <= 5% relative WER). Run it on a quiet machine.
+# voices, and stream the first STREAM_LIMIT (100) dev utterances through the recognizer (fixed exits,
+# entropy exits at STREAM_THRESHOLDS (0.02,0.05) with copy and with recompute); then print the
+# tables (last-exit WER, the compute that per-chunk exits need for <= 5% relative WER, and the
+# stream's WER and compute per configuration). Run it on a quiet machine.
 # Usage: bash scripts/compare_runs.sh OUT_DIR DATA_DIR K RUN [RUN ...]
 #   RUN: a run directory (its last K checkpoints are averaged) or an exported model file (used as is)
 set -euo pipefail
@@ -24,5 +26,9 @@ for run in "$@"; do
   ev "$data/cuts_dev.jsonl.gz" "$dir/dev"
   ev "$data/cuts_dev.jsonl.gz" "$dir/dev_chunk8" --attention chunk --chunk-frames 8 --left-context-chunks 4
   ev "$data/cuts_test_heldout_voices.jsonl.gz" "$dir/heldout"
+  # the stream itself (chunk 8, left context 4): fixed exits, and entropy exits with copy and recompute
+  .venv/bin/python benchmarks/streaming_rtf.py --model "$dir/model.pt" --cuts "$data/cuts_dev.jsonl.gz" \
+    --limit "${STREAM_LIMIT:-100}" --criterion entropy --thresholds "${STREAM_THRESHOLDS:-0.02,0.05}" --per-exit \
+    --json-out "$dir/stream_dev.json" > "$dir/stream_dev.txt"
 done
 .venv/bin/python scripts/summarize_evals.py "$out"

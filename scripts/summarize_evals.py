@@ -1,7 +1,7 @@
 """One table from the folders `scripts/compare_runs.sh` writes: per run, WER per exit on dev (full
 context), last-exit WER on held-out voices (all, and per engine), and under the streaming chunk mask the last exit's WER,
 the per-chunk oracle's compute and the cheapest per-chunk policy within 5% relative WER of the last
-exit. Usage: python scripts/summarize_evals.py OUT_DIR"""
+exit; then, where the runs were streamed, each streaming configuration's WER and compute. Usage: python scripts/summarize_evals.py OUT_DIR"""
 
 from __future__ import annotations
 
@@ -40,7 +40,25 @@ def summarize(out: Path) -> str:
         per_engine = ", ".join(f"{name} {wer:.1f}" for name, (_, wer) in engines.items())
         rows.append(f"| {run.name} | {per_exit} | {_last(held):.1f} | {per_engine} | {_last(chunk):.1f} | "
                     f"{oracle['compute_fraction']:.2f} | {best_text} |")
-    return "\n".join(rows)
+    return "\n".join(rows + stream_table(out))
+
+
+def stream_table(out: Path) -> list[str]:
+    """Per run, the streamed dev WER / compute of each configuration ``benchmarks/streaming_rtf.py`` ran."""
+    runs = {p.name: json.loads((p / "stream_dev.json").read_text())
+            for p in sorted(out.iterdir()) if (p / "stream_dev.json").is_file()}
+    if not runs:
+        return []
+    configs = list(dict.fromkeys((r["name"], r["policy"]) for results in runs.values() for r in results))
+    by_run = {run: {(r["name"], r["policy"]): r for r in results} for run, results in runs.items()}
+    rows = ["", "Streamed dev utterances: WER % / encoder compute % of full depth", "",
+            "| configuration | " + " | ".join(runs) + " |", "|---|" + "---:|" * len(runs)]
+    for config in configs:
+        name, policy = config
+        cells = [f"{got[config]['wer']:.1f} / {100 * got[config]['compute']:.0f}" if config in got else "-"
+                 for got in by_run.values()]
+        rows.append(f"| {name if policy == '-' else f'{name} ({policy})'} | " + " | ".join(cells) + " |")
+    return rows
 
 
 if __name__ == "__main__":

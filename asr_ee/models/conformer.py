@@ -117,14 +117,17 @@ class _SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
                 rope: torch.Tensor | None,
-                cache: tuple[torch.Tensor, torch.Tensor] | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x: (B, T, D); mask: bool, broadcastable to (B, H, T, P + T), True = attend.
+                cache: tuple[torch.Tensor, torch.Tensor] | None = None,
+                kv_x: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x: (B, T, D); mask: bool, broadcastable to (B, H, T, P + T), True = attend; ``kv_x``
+        (B, T, D): project keys and values from it instead of x (queries still come from x).
 
         Returns the output (B, T, D) and the keys/values (B, H, P + T, Dh) it attended to.
         """
         proj = self.in_proj(x)  # (B, T, 3D)
         d = x.size(-1)
+        if kv_x is not None:
+            proj = torch.cat([proj[..., :d], F.linear(kv_x, self.in_proj.weight[d:], self.in_proj.bias[d:])], dim=-1)
         qk = proj[..., :2 * d].unflatten(-1, (2 * self.num_heads, self.head_dim))  # (B, T, 2H, Dh)
         if self.rotary and rope is not None:
             qk = _rotate(qk, rope)
@@ -212,9 +215,23 @@ class ConformerLayer(nn.Module):
                              conv=conv_cache)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
-                rope: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, T, D); mask: bool (B or 1, 1, T, T), True = attend. Returns (B, T, D)."""
-        return self._run(x, mask, rope, None, None)[0]
+                rope: torch.Tensor | None = None, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, D); mask: bool (B or 1, 1, T, T), True = attend. Returns (B, T, D).
+
+        ``skip`` (B, T) bool marks frames whose chunk stopped at an earlier exit: they pass through
+        unchanged, and the other frames see them exactly as :meth:`fill_state` caches them in a
+        ``copy`` stream (keys, values and convolution inputs projected from x itself). Training
+        with it is training the way a ``copy`` stream runs."""
+        if skip is None:
+            return self._run(x, mask, rope, None, None)[0]
+        s = skip[..., None]  # (B, T, 1)
+        h = x + 0.5 * self.ffn1(x)
+        q = self.self_attn_layer_norm(h)
+        attn, _, _ = self.self_attn(q, mask, rope, kv_x=torch.where(s, self.self_attn_layer_norm(x), q))
+        h = h + self.self_attn_dropout(attn)
+        h = h + self.conv_module(torch.where(s, x, h))[0]
+        h = self.final_layer_norm(h + 0.5 * self.ffn2(h))
+        return torch.where(s, x, h)
 
     def infer(self, x: torch.Tensor, state: LayerState, rope: torch.Tensor | None,
               max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState]:

@@ -165,23 +165,41 @@ class EarlyExitEncoder(nn.Module):
 
     # ------------------------------------------------------------------ training / offline
     def forward(self, feats: torch.Tensor, feat_lens: torch.Tensor, *, chunk_frames: int | None = None,
-                left_context_chunks: int | None = None, num_exits: int | None = None
-                ) -> tuple[list[torch.Tensor], torch.Tensor]:
+                left_context_chunks: int | None = None, num_exits: int | None = None,
+                chunk_exits: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
         """feats: (B, T, F), feat_lens: (B,). Returns per-exit log-probs [(B, T', V)] and lengths (B,).
 
         ``chunk_frames=None`` is full context; ``num_exits`` stops after that many exits.
+
+        ``chunk_exits`` (B, number of chunks), with ``chunk_frames``: the exit index each chunk
+        stops at, as a ``SkipPolicy.COPY`` stream would run it. Blocks above a chunk's exit pass its
+        frames through and the deeper layers see them as ``copy`` caches them; each exit's output
+        on such frames is the stopping exit's. The last output is then exactly what the stream
+        decodes, chunk by chunk (tested against ``infer``).
         """
         x, lens = self.subsampling(feats, feat_lens)  # (B, T', D)
         mask = attention_mask(lens, x.size(1), chunk_frames, left_context_chunks)
         rope = self.layers[0].rope(0, x.size(1), x.device)
-        outputs = []
+        frame_exits = None
+        if chunk_exits is not None:
+            if chunk_frames is None:
+                raise ValueError("chunk_exits needs chunk_frames (exits are chosen per chunk)")
+            frame_exits = chunk_exits.repeat_interleave(chunk_frames, dim=1)[:, :x.size(1)]  # (B, T')
+            if frame_exits.size(1) < x.size(1):
+                raise ValueError(f"chunk_exits covers {frame_exits.size(1)} of {x.size(1)} frames")
+        outputs: list[torch.Tensor] = []
         for b in range(num_exits or self.num_exits):
             block_in = x
+            skip = None if frame_exits is None else frame_exits < b  # (B, T')
+            if skip is not None and not bool(skip.any()):
+                skip = None
             for i in self.block_layers[b]:
-                x = self.layers[i](x, mask, rope)
+                x = self.layers[i](x, mask, rope, skip)
             if b in self.branch_of_block:
-                x = x + self.branches[self.branch_of_block[b]](block_in, lens, chunk_frames, left_context_chunks)
-            outputs.append(self.exit_log_probs(b, x))
+                y = self.branches[self.branch_of_block[b]](block_in, lens, chunk_frames, left_context_chunks, skip)
+                x = x + (y if skip is None else y.masked_fill(skip[..., None], 0.0))
+            log_probs = self.exit_log_probs(b, x)
+            outputs.append(log_probs if skip is None else torch.where(skip[..., None], outputs[-1], log_probs))
         return outputs, lens
 
     # ------------------------------------------------------------------ streaming

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
-__all__ = ["chunk_mask", "attention_mask", "ChunkSampler", "DynamicChunkConfig"]
+from asr_ee.config import ConfigError
+
+__all__ = ["chunk_mask", "attention_mask", "ChunkSampler", "ChunkDraw", "DynamicChunkConfig", "random_chunk_exits"]
 
 
 def chunk_mask(num_frames: int, chunk_frames: int | None, left_context_chunks: int | None,
@@ -50,26 +53,55 @@ class DynamicChunkConfig:
         chunk_frames_choices: chunk sizes (in encoder frames, 40 ms each) drawn uniformly.
         full_context_prob: probability of a full-context (offline) batch.
         left_context_chunks_choices: left contexts drawn uniformly; ``None`` entries mean unlimited.
+        skip_prob: probability that a chunked batch is trained the way a ``copy`` stream runs it:
+            each chunk stops at a random exit (:func:`random_chunk_exits`) and the deeper layers
+            see it as copied states (``EarlyExitEncoder.forward(chunk_exits=...)``). 0 = never.
     """
 
     chunk_frames_choices: list[int]
     full_context_prob: float = 0.25
     left_context_chunks_choices: list[int | None] | None = None
+    skip_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.skip_prob <= 1.0:
+            raise ConfigError(f"chunk.skip_prob must be in [0, 1], got {self.skip_prob}")
+
+
+class ChunkDraw(NamedTuple):
+    """One batch's attention setting; ``exits_seed`` (None: no skipping) seeds its per-chunk exits."""
+
+    chunk_frames: int | None
+    left_context_chunks: int | None
+    exits_seed: int | None = None
+
+
+def random_chunk_exits(batch_size: int, num_frames: int, chunk_frames: int, num_exits: int, seed: int,
+                       device: torch.device | None = None) -> torch.Tensor:
+    """(B, number of chunks) exit indices: the last exit with probability 1/2, otherwise one of
+    the earlier exits uniformly (what a confidence criterion does, roughly: many chunks go deep)."""
+    gen = torch.Generator().manual_seed(seed)
+    num_chunks = -(-num_frames // chunk_frames)
+    shallow = torch.randint(0, max(num_exits - 1, 1), (batch_size, num_chunks), generator=gen)
+    deep = torch.rand(batch_size, num_chunks, generator=gen) < 0.5
+    return torch.where(deep, num_exits - 1, shallow).to(device)
 
 
 class ChunkSampler:
-    """Draws (chunk_frames, left_context_chunks) per batch from a seeded RNG."""
+    """Draws (chunk_frames, left_context_chunks[, exits seed]) per batch from a seeded RNG."""
 
     def __init__(self, cfg: DynamicChunkConfig, seed: int = 0) -> None:
         self.cfg = cfg
         self.rng = random.Random(seed)
 
-    def draw(self) -> tuple[int | None, int | None]:
+    def draw(self) -> ChunkDraw:
         if not self.cfg.chunk_frames_choices or self.rng.random() < self.cfg.full_context_prob:
-            return None, None
+            return ChunkDraw(None, None)
         chunk = self.rng.choice(self.cfg.chunk_frames_choices)
         left = self.rng.choice(self.cfg.left_context_chunks_choices or [None])
-        return chunk, left
+        if self.cfg.skip_prob > 0 and self.rng.random() < self.cfg.skip_prob:
+            return ChunkDraw(chunk, left, self.rng.getrandbits(31))
+        return ChunkDraw(chunk, left)
 
     def state_dict(self) -> dict:
         return {"rng": self.rng.getstate()}

@@ -49,15 +49,18 @@ class SplitBranch(nn.Module):
         self.layer = layer
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor, chunk_frames: int | None,
-                left_context_chunks: int | None) -> torch.Tensor:
-        """x: (B, T, D) block input -> (B, T, D) to add to the block output."""
+                left_context_chunks: int | None, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, T, D) block input -> (B, T, D) to add to the block output. ``skip`` (B, T): frames
+        whose chunk stopped earlier (see ``ConformerLayer.forward``); chunks are even-sized, so a
+        half-rate frame's pair is skipped or not as a whole."""
         if chunk_frames is not None and chunk_frames % 2:
             raise ValueError(f"Splitformer needs even chunk sizes, got {chunk_frames}")
         down, down_lengths = downsample2x(x, lengths)
         assert down_lengths is not None
         half_chunk = None if chunk_frames is None else chunk_frames // 2
         mask = attention_mask(down_lengths, down.size(1), half_chunk, left_context_chunks)
-        y = self.layer(down, mask, self.layer.rope(0, down.size(1), x.device))
+        y = self.layer(down, mask, self.layer.rope(0, down.size(1), x.device),
+                       None if skip is None else skip[:, ::2])
         return upsample2x(y, x.size(1))
 
     def infer(self, x: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None

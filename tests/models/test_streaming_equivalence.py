@@ -72,3 +72,47 @@ def test_recompute_is_exact_when_skipping(policy: SkipPolicy) -> None:
             assert diff < 1e-4
     if policy == SkipPolicy.COPY:
         assert max((outs[i] - full[-1][:, 4 * i:4 * i + 4]).abs().max().item() for i in deep) > 1e-4
+
+
+@pytest.mark.parametrize("arch", ["tiny", "tiny-splitformer"])
+@pytest.mark.parametrize("chunk_frames,left_chunks", [(2, 1), (4, 2), (4, None)])
+def test_copy_stream_equals_forward_with_chunk_exits(arch: str, chunk_frames: int, left_chunks: int | None) -> None:
+    """A COPY stream whose chunks stop at chosen exits decodes exactly what ``forward`` gives with
+    those ``chunk_exits``: the training-time twin of a copy stream (``chunk.skip_prob``)."""
+    torch.manual_seed(0)
+    model = EarlyExitEncoder(preset(arch)).eval()
+    num_chunks = 13
+    feats = torch.randn(1, 4 * chunk_frames * num_chunks + 3, 80)
+    targets = torch.randint(0, model.num_exits, (1, num_chunks))
+    targets[0, :3] = torch.tensor([0, model.num_exits - 1, 0])  # a deep chunk right after a shallow one
+    chunk_index = iter(range(num_chunks))
+    current = {"target": -1}
+
+    def decide(b: int, log_probs: torch.Tensor) -> bool:
+        if b == 0:
+            current["target"] = int(targets[0, next(chunk_index)])
+        return b == current["target"]
+
+    outs, exits = _stream(model, feats, chunk_frames, left_chunks, decide=decide, skip_policy=SkipPolicy.COPY)
+    assert exits == targets[0].tolist()
+    with torch.no_grad():
+        spliced, lens = model(feats, torch.tensor([feats.size(1)]), chunk_frames=chunk_frames,
+                              left_context_chunks=left_chunks, chunk_exits=targets)
+        plain, _ = model(feats, torch.tensor([feats.size(1)]), chunk_frames=chunk_frames,
+                         left_context_chunks=left_chunks)
+    streamed = torch.cat(outs, dim=1)
+    assert streamed.size(1) == lens.item() == num_chunks * chunk_frames
+    torch.testing.assert_close(streamed, spliced[-1], atol=1e-4, rtol=1e-4)
+    # guard: copying is not exact, so the plain full-depth forward must differ on some deep chunk
+    assert (streamed - plain[-1]).abs().max() > 1e-3
+    # each exit's spliced output holds the stopping exit's posteriors on the chunks that stopped below it
+    frame_exits = targets.repeat_interleave(chunk_frames, dim=1)[0]
+    for k, out in enumerate(spliced):
+        below = frame_exits < k
+        torch.testing.assert_close(out[0, below], spliced[-1][0, below])
+
+
+def test_chunk_exits_need_a_chunk_mask() -> None:
+    model = EarlyExitEncoder(preset("tiny")).eval()
+    with pytest.raises(ValueError, match="chunk_exits needs chunk_frames"):
+        model(torch.randn(1, 67, 80), torch.tensor([67]), chunk_exits=torch.zeros(1, 4, dtype=torch.long))

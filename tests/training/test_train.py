@@ -80,9 +80,11 @@ def test_loss_decreases_and_exits_logged(tiny_corpus: Path, tmp_path: Path) -> N
 
 
 def test_sigkill_then_resume_continues_exactly(tiny_corpus: Path, tmp_path: Path) -> None:
-    """With noise mixing, frequency warping and SpecAugment on: the same batches and the same final weights."""
+    """With noise mixing, frequency warping, SpecAugment and copy-stream training (random per-chunk exits) on:
+    the same batches and the same final weights."""
     cfg = _config(tiny_corpus, max_steps=40, **{"data.noise_cuts": "cuts_noise.jsonl.gz", "data.noise_prob": 0.5,
-                                                "data.spec_augment": True, "data.freq_warp": 0.1})
+                                                "data.spec_augment": True, "data.freq_warp": 0.1,
+                                                "chunk.skip_prob": 0.5})
     reference = tmp_path / "reference"
     assert _run_cli(cfg, reference).wait(timeout=600) == 0
     killed = tmp_path / "killed"
