@@ -110,8 +110,8 @@ class ExitSelector:
 
 # Threshold sweeps the evaluation reports by default.
 DEFAULT_SWEEPS: dict[str, list[float]] = {
-    "entropy": [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4],
-    "confidence": [0.99, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7],
+    "entropy": [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4],
+    "confidence": [0.995, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7],
     "confidence_min": [0.9, 0.7, 0.5, 0.3, 0.2, 0.1],
     "patience": [1, 2, 3],
 }
