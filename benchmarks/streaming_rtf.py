@@ -3,7 +3,7 @@ thread: full depth against dynamic exits (a threshold sweep of one criterion), a
 skipped-layer answers (copy, recompute) against each other.
 
     python benchmarks/streaming_rtf.py [--model exp/small/model.pt] [--cuts DATA/cuts_test.jsonl.gz]
-        [--limit 100] [--criterion entropy] [--thresholds 0.05,0.1,0.2] [--per-exit] [--json-out F]
+        [--limit 100] [--criterion entropy] [--thresholds 0.05,0.1,0.2] [--per-exit] [--json-out F] [--plot F.png]
 
 Target (issue 5): dynamic exits with <= 60 % of the full-depth encoder compute and <= 5 % relative
 WER increase over the last exit. Decoding runs in fast mode (audio handed over in 100 ms pieces as
@@ -137,6 +137,43 @@ def _print_results(runs: list[RunSummary]) -> None:
               f"<= {100 * TARGET_REL_WER:.0f} % relative WER increase)")
 
 
+def plot_runs(runs: list[RunSummary], path: str, title: str) -> None:
+    """WER against encoder compute: the fixed exits as one curve, each skip policy's threshold
+    sweep as another, the target box shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    full = runs[0]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.fill_between([0, 100 * TARGET_COMPUTE], 0, full.wer * (1 + TARGET_REL_WER), color="tab:green", alpha=0.12,
+                    label=f"target: <= {100 * TARGET_COMPUTE:.0f}% compute, <= {100 * TARGET_REL_WER:.0f}% rel. WER")
+    fixed = [r for r in runs if r.name.startswith("fixed")] + [full]
+    ax.plot([100 * r.compute for r in fixed], [r.wer for r in fixed], "s-", color="black", label="fixed exit")
+    for policy, color in (("copy", "tab:blue"), ("recompute", "tab:orange")):
+        sweep = sorted((r for r in runs if r.policy == policy and not r.name.startswith("fixed")),
+                       key=lambda r: r.compute)
+        if not sweep:
+            continue
+        ax.plot([100 * r.compute for r in sweep], [r.wer for r in sweep], "o-", color=color,
+                label=f"{sweep[0].name.split('@')[0]} threshold sweep, {policy}")
+        for r in sweep:
+            ax.annotate(r.name.split("@")[1], (100 * r.compute, r.wer), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points", color=color)
+    ax.set_xlim(0, 105)
+    ax.set_ylim(0, min(max(r.wer for r in runs) * 1.05, 3 * full.wer))
+    ax.set_xlabel("encoder compute, % of full depth")
+    ax.set_ylabel("WER %")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"plot written to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser)
@@ -148,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-exit", action="store_true",
                         help="also every exit at a fixed depth (recompute: nothing spent above the exit)")
     parser.add_argument("--json-out", help="write the figures as JSON")
+    parser.add_argument("--plot", help="write WER against compute (PNG)")
     parser.set_defaults(limit=100)
     args = parser.parse_args(argv)
     args.thresholds = args.thresholds or DEFAULT_SWEEPS[args.criterion]
@@ -165,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     _print_results(runs)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([asdict(r) | {"rtf": r.rtf} for r in runs], indent=2))
+    if args.plot:
+        plot_runs(runs, args.plot, f"streaming, {len(audio)} utterances of {Path(args.cuts or 'test').name}, "
+                                   f"{args.chunk_frames * 40} ms chunks")
     return 0
 
 

@@ -29,6 +29,6 @@ for run in "$@"; do
   # the stream itself (chunk 8, left context 4): fixed exits, and entropy exits with copy and recompute
   .venv/bin/python benchmarks/streaming_rtf.py --model "$dir/model.pt" --cuts "$data/cuts_dev.jsonl.gz" \
     --limit "${STREAM_LIMIT:-100}" --criterion entropy --thresholds "${STREAM_THRESHOLDS:-0.02,0.05}" --per-exit \
-    --json-out "$dir/stream_dev.json" > "$dir/stream_dev.txt"
+    --json-out "$dir/stream_dev.json" --plot "$dir/stream_dev.png" > "$dir/stream_dev.txt"
 done
 .venv/bin/python scripts/summarize_evals.py "$out"
