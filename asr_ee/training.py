@@ -46,11 +46,19 @@ class OptimConfig:
     weight_decay: float = 1e-2
     grad_clip: float = 5.0
     accum_grad: int = 1
+    # Cool-down: from step cooldown_start on, the learning rate falls linearly to 0 over cooldown_steps
+    # and the run ends there (set it on a resumed run to finish it; None: the inverse-square-root
+    # decay goes on until num_epochs / max_steps).
+    cooldown_start: int | None = None
+    cooldown_steps: int = 1000
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 1 or self.accum_grad < 1 or self.peak_lr <= 0:
             raise ConfigError(f"optim: warmup_steps ({self.warmup_steps}) and accum_grad ({self.accum_grad}) "
                               f"must be >= 1 and peak_lr ({self.peak_lr}) > 0")
+        if self.cooldown_steps < 1 or (self.cooldown_start is not None and self.cooldown_start < 0):
+            raise ConfigError(f"optim: cooldown_steps ({self.cooldown_steps}) must be >= 1 and cooldown_start "
+                              f"({self.cooldown_start}) >= 0")
 
 
 @dataclass
@@ -88,9 +96,10 @@ class TrainConfig:
 def _lr_lambda(cfg: OptimConfig):
     def f(step: int) -> float:
         step = max(step, 1)
-        if step < cfg.warmup_steps:
-            return step / cfg.warmup_steps
-        return math.sqrt(cfg.warmup_steps / step)
+        scale = step / cfg.warmup_steps if step < cfg.warmup_steps else math.sqrt(cfg.warmup_steps / step)
+        if cfg.cooldown_start is not None and step > cfg.cooldown_start:
+            scale *= max(0.0, 1.0 - (step - cfg.cooldown_start) / cfg.cooldown_steps)
+        return scale
     return f
 
 
@@ -286,7 +295,9 @@ def _loop(cfg, exp_dir, model, ddp_model, optimizer, scheduler, loader, sampler,
                 _checkpoint(last_path, cfg, model, optimizer, scheduler, sampler, rngs, run)
                 _prune(ckpt_dir, cfg.keep_last_checkpoints)
                 _log_valid(cfg, model, valid_loader, tokenizer, device, writer, run)
-            if (cfg.max_steps and run.step >= cfg.max_steps) or (
+            cooled = cfg.optim.cooldown_start is not None and \
+                run.step >= cfg.optim.cooldown_start + cfg.optim.cooldown_steps
+            if (cfg.max_steps and run.step >= cfg.max_steps) or cooled or (
                     cfg.max_wall_minutes and (time.time() - started) / 60 >= cfg.max_wall_minutes):
                 done = True
                 break

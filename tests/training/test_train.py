@@ -271,3 +271,19 @@ def test_on_the_fly_features_ignore_stale_feature_manifests(tiny_corpus: Path, t
     batch = next(iter(make_train_loader(cfg, seed=0)[0]))
     assert all(c.features is None for c in batch["supervisions"]["cut"])
     assert next(iter(make_valid_loader(cfg)))["inputs"].shape[-1] == 80
+
+
+def test_cooldown_schedule_and_stop(tiny_corpus: Path, tmp_path: Path) -> None:
+    from asr_ee.training import OptimConfig, _lr_lambda
+
+    f = _lr_lambda(OptimConfig(warmup_steps=100, cooldown_start=400, cooldown_steps=200))
+    assert f(50) == pytest.approx(0.5) and f(400) == pytest.approx(0.5)
+    assert f(500) == pytest.approx((100 / 500) ** 0.5 * 0.5)  # half way down the ramp
+    assert f(600) == 0.0 and f(700) == 0.0
+    plain = _lr_lambda(OptimConfig(warmup_steps=100))
+    assert plain(500) == pytest.approx((100 / 500) ** 0.5)
+    with pytest.raises(ConfigError, match="cooldown_steps"):
+        OptimConfig(cooldown_steps=0)
+    cfg = _config(tiny_corpus, **{"optim.cooldown_start": 3, "optim.cooldown_steps": 3})
+    last = train(cfg, tmp_path / "exp")
+    assert load_checkpoint(last)["run"]["step"] == 6
