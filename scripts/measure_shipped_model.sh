@@ -16,7 +16,8 @@ if [ "${2:-}" != model-only ]; then
   run train_throughput $py benchmarks/train_throughput.py --data-dir "$data_dir" --preset small --steps 20 --threads 1 2
 fi
 run streaming_rtf $py benchmarks/streaming_rtf.py --cuts "$data_dir/cuts_test.jsonl.gz" --limit 150 \
-  --criterion entropy --per-exit --json-out "$out/streaming_rtf.json" --plot "$out/streaming_rtf.png"
+  --criterion entropy --thresholds 0.01,0.02,0.03,0.05,0.1 --per-exit --json-out "$out/streaming_rtf.json" \
+  --plot "$out/streaming_rtf.png"
 run streaming_load $py benchmarks/streaming_load.py --cuts "$data_dir/cuts_test.jsonl.gz" --seconds 40 \
   --plot "$out/streaming_load.png"
 run evaluate_speed $py benchmarks/evaluate_speed.py "$data_dir/cuts_test.jsonl.gz" --decoding both --threads 2

@@ -23,7 +23,9 @@ def _last(results: dict) -> float:
 def summarize(out: Path) -> str:
     rows = ["| run | dev WER per exit | held-out last | held-out per engine | dev chunk8 last | chunk oracle compute "
             "| cheapest chunk policy <= 5% rel (WER, compute) |", "|---|---|---:|---|---:|---:|---|"]
-    for run in sorted(p for p in out.iterdir() if (p / "dev" / "results.json").is_file()):
+    complete = [p for p in sorted(out.iterdir())
+                if all((p / split / "results.json").is_file() for split in ("dev", "dev_chunk8", "heldout"))]
+    for run in complete:
         dev, chunk, held = _load(run / "dev"), _load(run / "dev_chunk8"), _load(run / "heldout")
         per_exit = "/".join(f"{e['wer']:.1f}" for e in dev["per_exit"] if e["decoding"] == "greedy")
         limit = 1.05 * _last(chunk)
