@@ -201,17 +201,24 @@ class ConformerLayer(nn.Module):
         return rotary_tables(torch.arange(start, start + length, device=device), self.d_model // self.num_heads)
 
     def _run(self, x: torch.Tensor, mask: torch.Tensor | None, rope, state: LayerState | None,
-             max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState | None]:
-        x = x + 0.5 * self.ffn1(x)
+             max_cache_frames: int | None, skip: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, LayerState | None]:
+        s = None if skip is None else skip[..., None]  # (B, T, 1): frames passed through (see forward)
+        h = x + 0.5 * self.ffn1(x)
         cache = (state.key, state.value) if state is not None else None
-        attn, k, v = self.self_attn(self.self_attn_layer_norm(x), mask, rope, cache)
-        x = x + self.self_attn_dropout(attn)
-        conv, conv_cache = self.conv_module(x, state.conv if state is not None else None)
-        x = x + conv
-        x = self.final_layer_norm(x + 0.5 * self.ffn2(x))
+        q = self.self_attn_layer_norm(h)
+        kv_x = None if s is None else torch.where(s, self.self_attn_layer_norm(x), q)
+        attn, k, v = self.self_attn(q, mask, rope, cache, kv_x)
+        h = h + self.self_attn_dropout(attn)
+        conv, conv_cache = self.conv_module(h if s is None else torch.where(s, x, h),
+                                            state.conv if state is not None else None)
+        h = h + conv
+        h = self.final_layer_norm(h + 0.5 * self.ffn2(h))
+        if s is not None:
+            h = torch.where(s, x, h)
         if state is None:
-            return x, None
-        return x, LayerState(key=_keep_last(k, max_cache_frames), value=_keep_last(v, max_cache_frames),
+            return h, None
+        return h, LayerState(key=_keep_last(k, max_cache_frames), value=_keep_last(v, max_cache_frames),
                              conv=conv_cache)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None,
@@ -222,16 +229,7 @@ class ConformerLayer(nn.Module):
         unchanged, and the other frames see them exactly as :meth:`fill_state` caches them in a
         ``copy`` stream (keys, values and convolution inputs projected from x itself). Training
         with it is training the way a ``copy`` stream runs."""
-        if skip is None:
-            return self._run(x, mask, rope, None, None)[0]
-        s = skip[..., None]  # (B, T, 1)
-        h = x + 0.5 * self.ffn1(x)
-        q = self.self_attn_layer_norm(h)
-        attn, _, _ = self.self_attn(q, mask, rope, kv_x=torch.where(s, self.self_attn_layer_norm(x), q))
-        h = h + self.self_attn_dropout(attn)
-        h = h + self.conv_module(torch.where(s, x, h))[0]
-        h = self.final_layer_norm(h + 0.5 * self.ffn2(h))
-        return torch.where(s, x, h)
+        return self._run(x, mask, rope, None, None, skip)[0]
 
     def infer(self, x: torch.Tensor, state: LayerState, rope: torch.Tensor | None,
               max_cache_frames: int | None) -> tuple[torch.Tensor, LayerState]:
