@@ -46,6 +46,7 @@ from tqdm import tqdm
 from asr_ee.config import ConfigError
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.decoding.ctc import greedy_decode, prefix_beam_search
+from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT, NgramLM
 from asr_ee.decoding.wer import WordErrors, word_errors
 from asr_ee.exits.criteria import DEFAULT_SWEEPS, ExitCriterion, ExitSelector, frame_argmax
 from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank
@@ -59,11 +60,11 @@ __all__ = ["Decoding", "Granularity", "PolicyKind", "DECODINGS", "GRANULARITIES"
            "ExitTimer", "evaluate", "choose_exits", "criterion_values", "first_accepted", "oracle_exit", "segment_bounds",
            "visible_keys"]
 
-Decoding = Literal["greedy", "beam"]
+Decoding = Literal["greedy", "beam", "lm"]
 Granularity = Literal["utterance", "chunk"]
 PolicyKind = Literal["entropy", "confidence", "confidence_min", "patience", "fixed", "oracle"]
 
-DECODINGS: tuple[Decoding, ...] = ("greedy", "beam")
+DECODINGS: tuple[Decoding, ...] = ("greedy", "beam", "lm")
 GRANULARITIES: tuple[Granularity, ...] = ("utterance", "chunk")
 POLICY_KINDS: tuple[PolicyKind, ...] = ("entropy", "confidence", "confidence_min", "patience", "fixed", "oracle")
 
@@ -96,8 +97,11 @@ class EvaluationConfig:
     """How to evaluate.
 
     Attributes:
-        decodings: CTC decoders to score, ``greedy`` and/or ``beam`` (prefix beam search).
+        decodings: CTC decoders to score: ``greedy``, ``beam`` (prefix beam search) and/or ``lm``
+            (prefix beam search with a token n-gram LM fused, :mod:`asr_ee.decoding.lm`).
         beam: beam size of the prefix beam search.
+        lm_weight: weight of the LM's log-probability (``lm`` decoding).
+        length_bonus: per-token bonus offsetting the LM's cost (``lm`` decoding).
         chunk_frames: encoder frames (40 ms each) per chunk, for per-chunk exit decisions and for
             the chunk attention mask.
         attention: ``full`` (offline: every frame sees the whole utterance) or ``chunk`` (the
@@ -114,6 +118,8 @@ class EvaluationConfig:
 
     decodings: list[Decoding] = field(default_factory=lambda: ["greedy"])
     beam: int = 4
+    lm_weight: float = DEFAULT_LM_WEIGHT
+    length_bonus: float = DEFAULT_LENGTH_BONUS
     chunk_frames: int = 8
     attention: Literal["full", "chunk"] = "full"
     left_context_chunks: int | None = None
@@ -294,13 +300,16 @@ def choose_exits(exit_lps: list[torch.Tensor], bounds: list[tuple[int, int]], po
 
 # ---------------------------------------------------------------------------------------- scoring
 class _Decoder:
-    def __init__(self, tokenizer: Tokenizer, beam: int) -> None:
-        self.tokenizer, self.beam = tokenizer, beam
+    def __init__(self, tokenizer: Tokenizer, cfg: EvaluationConfig, lm: NgramLM | None) -> None:
+        self.tokenizer, self.cfg, self.lm = tokenizer, cfg, lm
 
     def tokens(self, log_probs: torch.Tensor, decoding: str) -> list[int]:
         if decoding == "greedy":
             return greedy_decode(log_probs, blank=self.tokenizer.blank_id)
-        return prefix_beam_search(log_probs, beam=self.beam, blank=self.tokenizer.blank_id)
+        if decoding == "lm":
+            return prefix_beam_search(log_probs, beam=self.cfg.beam, blank=self.tokenizer.blank_id, lm=self.lm,
+                                      lm_weight=self.cfg.lm_weight, length_bonus=self.cfg.length_bonus)
+        return prefix_beam_search(log_probs, beam=self.cfg.beam, blank=self.tokenizer.blank_id)
 
     def text(self, log_probs: torch.Tensor, decoding: str) -> str:
         return self.tokenizer.decode(self.tokens(log_probs, decoding))
@@ -566,7 +575,8 @@ def _summary(results: list[UtteranceResult], failed: list[Failure], cfg: Evaluat
         "num_utterances": len(results) + len(failed), "num_evaluated": len(results), "num_failed": len(failed),
         "num_with_reference": sum(r.reference is not None for r in results),
         "exit_layers": list(encoder.cfg.exit_layers),
-        "settings": {"decodings": list(cfg.decodings), "beam": cfg.beam, "chunk_frames": cfg.chunk_frames,
+        "settings": {"decodings": list(cfg.decodings), "beam": cfg.beam,
+                     **({"lm_weight": cfg.lm_weight, "length_bonus": cfg.length_bonus} if "lm" in cfg.decodings else {}), "chunk_frames": cfg.chunk_frames,
                      "attention": cfg.attention, "left_context_chunks": cfg.left_context_chunks,
                      "context_frames": round(context_frames, 3), "batch_seconds": cfg.batch_seconds,
                      "device": cfg.device},
@@ -578,15 +588,21 @@ def _summary(results: list[UtteranceResult], failed: list[Failure], cfg: Evaluat
 
 
 def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequence[Utterance],
-             cfg: EvaluationConfig) -> EvaluationResult:
+             cfg: EvaluationConfig, lm: NgramLM | None = None) -> EvaluationResult:
     """Evaluate every exit and every policy of ``cfg`` on ``utterances``.
+
+    ``lm`` (built for ``tokenizer``) is needed by, and only used by, the ``lm`` decoding.
 
     Utterances that cannot be read are listed in ``summary["failed"]``; the others are evaluated.
     Results come back in input order.
     """
     device = torch.device(cfg.device)
     encoder = encoder.eval().to(device)
-    policies, decoder, clock = cfg.policies(encoder.num_exits), _Decoder(tokenizer, cfg.beam), _Clock()
+    if ("lm" in cfg.decodings) != (lm is not None):
+        raise ConfigError("the 'lm' decoding needs a language model, and a language model needs the 'lm' decoding")
+    if lm is not None:
+        lm.check_tokenizer(tokenizer)
+    policies, decoder, clock = cfg.policies(encoder.num_exits), _Decoder(tokenizer, cfg, lm), _Clock()
     _warm_up(encoder, cfg)
     indexed = list(enumerate(utterances))
     results: list[UtteranceResult] = []

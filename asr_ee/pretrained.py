@@ -5,14 +5,19 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asr_ee.checkpoint import CheckpointError, load_model
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.models import EarlyExitEncoder
 
-__all__ = ["DEFAULT_MODEL", "Pretrained", "load_pretrained"]
+if TYPE_CHECKING:
+    from asr_ee.decoding.lm import NgramLM
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_LM", "Pretrained", "load_pretrained", "resolve_lm"]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "exp" / "small" / "model.pt"
+DEFAULT_LM = DEFAULT_MODEL.with_name("lm.pt")  # the token LM built for the shipped model's tokenizer
 
 
 @dataclass
@@ -47,3 +52,17 @@ def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None
         raise CheckpointError(f"tokenizer {tokenizer} has {tok.vocab_size} tokens, model expects "
                               f"{encoder.cfg.vocab_size}")
     return Pretrained(encoder, tok, path, info)
+
+
+def resolve_lm(path: str | Path | None, pretrained: Pretrained) -> "NgramLM | None":
+    """The LM to fuse: ``path`` if given, else the shipped one when the model is the shipped model
+    (another model's tokenizer would not match it), else None. Checked against the model's tokenizer."""
+    from asr_ee.decoding.lm import load_lm
+
+    if path is None:
+        if pretrained.path.resolve() != DEFAULT_MODEL or not DEFAULT_LM.is_file():
+            return None
+        path = DEFAULT_LM
+    lm = load_lm(path)
+    lm.check_tokenizer(pretrained.tokenizer)
+    return lm

@@ -30,10 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from streaming_common import TestAudio, add_common_args, load_inputs, percentile, print_table  # noqa: E402
 
+from asr_ee.config import ConfigError  # noqa: E402
+from asr_ee.decoding.lm import NgramLM  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
 from asr_ee.exits.criteria import DEFAULT_SWEEPS, ExitCriterion  # noqa: E402
 from asr_ee.models import SkipPolicy  # noqa: E402
-from asr_ee.pretrained import Pretrained  # noqa: E402
+from asr_ee.pretrained import DEFAULT_LM, Pretrained, resolve_lm  # noqa: E402
 from asr_ee.streaming import Recognizer, StreamingConfig  # noqa: E402
 from asr_ee.streaming.simulate import run_stream  # noqa: E402
 
@@ -68,8 +70,9 @@ class RunSummary:
         return self.compute <= TARGET_COMPUTE and self.rel_wer <= TARGET_REL_WER
 
 
-def run_config(pretrained: Pretrained, audio: list[TestAudio], config: StreamingConfig, name: str) -> RunSummary:
-    recognizer = Recognizer(pretrained, config, cpu_load=lambda: 0.0)
+def run_config(pretrained: Pretrained, audio: list[TestAudio], config: StreamingConfig, name: str,
+               lm: NgramLM | None = None) -> RunSummary:
+    recognizer = Recognizer(pretrained, config, cpu_load=lambda: 0.0, lm=lm)
     errors, chunks, wall = WordErrors(), [], 0.0
     for item in audio:
         start = time.perf_counter()
@@ -99,7 +102,7 @@ def _configs(args: argparse.Namespace, num_exits: int) -> list[tuple[str, Stream
                                                        skip_policy=SkipPolicy.RECOMPUTE, **base))
                     for k in range(num_exits - 1)]
     for threshold in args.thresholds:
-        for policy in (SkipPolicy.COPY, SkipPolicy.RECOMPUTE):
+        for policy in args.policies:
             criterion = ExitCriterion(args.criterion, threshold)
             configs.append((str(criterion), StreamingConfig(criterion=criterion, skip_policy=policy, **base)))
     return configs
@@ -182,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated thresholds (default: the criterion's standard sweep)")
     parser.add_argument("--decoding", default="greedy", choices=["greedy", "beam"])
     parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--lm", nargs="?", const="",
+                        help="fuse a token LM in beam search (implies --decoding beam): PATH, or no value for the "
+                             "shipped exp/small/lm.pt")
+    parser.add_argument("--policies", type=lambda s: [SkipPolicy(x) for x in s.split(",")],
+                        default=[SkipPolicy.COPY, SkipPolicy.RECOMPUTE],
+                        help="skip policies for the dynamic runs (default copy,recompute)")
     parser.add_argument("--per-exit", action="store_true",
                         help="also every exit at a fixed depth (recompute: nothing spent above the exit)")
     parser.add_argument("--json-out", help="write the figures as JSON")
@@ -190,10 +199,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.thresholds = args.thresholds or DEFAULT_SWEEPS[args.criterion]
     pretrained, audio = load_inputs(args)
+    lm = None
+    if args.lm is not None:
+        try:
+            lm = resolve_lm(args.lm or None, pretrained)
+        except ConfigError as e:
+            sys.exit(f"error: {e}")
+        if lm is None:
+            sys.exit("error: no shipped LM for this model: give --lm PATH")
+        args.decoding = "beam"
+        print(f"language model {args.lm or DEFAULT_LM} fused (weight {StreamingConfig().lm_weight}, "
+              f"length bonus {StreamingConfig().length_bonus}), beam {args.beam}")
     run_config(pretrained, audio[:2], StreamingConfig(criterion=None, controller=None), "warm-up")
     runs = []
     for name, config in _configs(args, pretrained.encoder.num_exits):
-        runs.append(run_config(pretrained, audio, config, name))
+        runs.append(run_config(pretrained, audio, config, name, lm))
         print(f"  {name:>24s} {runs[-1].policy:>9s}: WER {runs[-1].wer:6.2f} %  compute "
               f"{100 * runs[-1].compute:5.1f} %  RTF {runs[-1].rtf:.4f}", flush=True)
     full = runs[0]

@@ -72,15 +72,13 @@ def _open_source(args: argparse.Namespace, env: Environment) -> AudioSource:
 def _load_recognizer(args: argparse.Namespace, env: Environment):
     import torch
 
-    from asr_ee.commands.transcribe import build_config
-    from asr_ee.pretrained import load_pretrained
-    from asr_ee.streaming import Recognizer
+    from asr_ee.commands.transcribe import build_config, build_recognizer
 
     torch.set_num_threads(max(1, args.threads))
     config = build_config(args)
     if config.max_trace_chunks is None:
         config = dataclasses.replace(config, max_trace_chunks=TRACE_CHUNKS)
-    return Recognizer(load_pretrained(args.model), config, clock=env.clock, cpu_load=env.cpu_load)
+    return build_recognizer(args, config, clock=env.clock, cpu_load=env.cpu_load)
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from asr_ee.decoding.lm import NgramLM
     from asr_ee.evaluation import EvaluationConfig
     from asr_ee.inputs import Utterance
     from asr_ee.pretrained import Pretrained
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["register", "run", "parse_thresholds"]
 
 MANIFEST_SUFFIXES = (".jsonl.gz", ".jsonl", ".json", ".json.gz")
-DECODING_CHOICES = {"greedy": ["greedy"], "beam": ["beam"], "both": ["greedy", "beam"]}
+DECODING_CHOICES = {"greedy": ["greedy"], "beam": ["beam"], "lm": ["lm"], "both": ["greedy", "beam"],
+                    "greedy+lm": ["greedy", "lm"], "all": ["greedy", "beam", "lm"]}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", type=Path, help="tokenizer .model, for checkpoints that do not carry one")
     p.add_argument("--decoding", choices=sorted(DECODING_CHOICES), default="greedy")
     p.add_argument("--beam", type=int, default=4, help="prefix beam search width")
+    p.add_argument("--lm", type=Path, help="token n-gram LM for the 'lm' decoding (`asr-ee lm`; default: the "
+                                          "shipped exp/small/lm.pt with the shipped model)")
+    p.add_argument("--lm-weight", type=float, help="LM weight in shallow fusion (default 0.6)")
+    p.add_argument("--length-bonus", type=float, help="per-token bonus with the LM")
     p.add_argument("--chunk-frames", type=int, default=8,
                    help="encoder frames (40 ms) per chunk for per-chunk exit decisions (and the chunk mask)")
     p.add_argument("--attention", choices=["full", "chunk"], default="full",
@@ -103,24 +109,36 @@ def _config(args: argparse.Namespace) -> EvaluationConfig:
 
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()] if args.criteria else None
     kwargs = {} if criteria is None else {"criteria": criteria}
+    for name in ("lm_weight", "length_bonus"):
+        if getattr(args, name) is not None:
+            kwargs[name] = getattr(args, name)
     return EvaluationConfig(decodings=DECODING_CHOICES[args.decoding], beam=args.beam, chunk_frames=args.chunk_frames,
                             attention=args.attention, left_context_chunks=args.left_context_chunks,
                             thresholds=parse_thresholds(args.thresholds), batch_seconds=args.batch_seconds,
                             device=args.device, progress=not args.quiet, **kwargs)
 
 
-def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, list[Utterance], list[str]]:
-    """Config, model and utterances; raises the errors :func:`run` turns into one-line messages."""
-    from asr_ee.pretrained import load_pretrained
+def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, NgramLM | None, list[Utterance],
+                                                 list[str]]:
+    """Config, model, LM and utterances; raises the errors :func:`run` turns into one-line messages."""
+    from asr_ee.config import ConfigError
+    from asr_ee.pretrained import load_pretrained, resolve_lm
 
     cfg = _config(args)
     if args.limit is not None and args.limit < 1:
-        from asr_ee.config import ConfigError
         raise ConfigError("--limit must be >= 1")
     utterances, inputs = _utterances(args)
     pretrained = load_pretrained(args.model, args.tokenizer)
     cfg.policies(pretrained.encoder.num_exits)  # validate fixed thresholds before any work
-    return cfg, pretrained, utterances[: args.limit], inputs
+    lm = None
+    if "lm" in cfg.decodings:
+        lm = resolve_lm(args.lm, pretrained)
+        if lm is None:
+            raise ConfigError("--decoding with 'lm' needs --lm PATH for a model other than the shipped one "
+                              "(build one with `asr-ee lm`)")
+    elif args.lm is not None:
+        raise ConfigError("--lm is used by the 'lm' decoding: add --decoding lm (or greedy+lm, all)")
+    return cfg, pretrained, lm, utterances[: args.limit], inputs
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,12 +151,12 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.inputs import InputError
 
     try:
-        cfg, pretrained, utterances, inputs = _prepare(args)
+        cfg, pretrained, lm, utterances, inputs = _prepare(args)
     except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"asr-ee evaluate: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg)
+    result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm)
     result.summary = {"model": str(pretrained.path), "inputs": inputs, **result.summary}
     try:
         paths = write_outputs(result, args.output_dir, plot=not args.no_plot)

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "add_recognizer_arguments", "build_config", "DEFAULT_THRESHOLDS"]
+__all__ = ["register", "add_recognizer_arguments", "build_config", "build_recognizer", "DEFAULT_THRESHOLDS"]
 
 # entropy and confidence: chosen on the shipped model's dev split streamed with the default copy
 # policy (benchmarks/streaming_rtf.py, README "Streaming"): the cheapest threshold costing less
@@ -50,8 +50,14 @@ def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGrou
                    help="exit criterion ('none': every chunk to the cap)")
     p.add_argument("--threshold", type=float, help="criterion threshold (exit index for 'fixed')")
     p.add_argument("--skip-policy", choices=["copy", "recompute"], help="state of layers a chunk skipped")
-    p.add_argument("--decoding", choices=["greedy", "beam"])
+    p.add_argument("--decoding", choices=["greedy", "beam"],
+                   help="default: beam when a language model is used (the shipped one with the shipped model)")
     p.add_argument("--beam", type=int, help="beam width (implies --decoding beam)")
+    p.add_argument("--lm", help="token n-gram LM to fuse in beam search (`asr-ee lm`; default: exp/small/lm.pt "
+                                "with the shipped model)")
+    p.add_argument("--no-lm", action="store_true", help="CTC alone, no language model")
+    p.add_argument("--lm-weight", type=float, help="LM weight in shallow fusion")
+    p.add_argument("--length-bonus", type=float, help="per-token bonus with the LM")
     p.add_argument("--no-controller", action="store_true", help="no compute-load cap (criterion only)")
     p.add_argument("--no-endpoint", action="store_true", help="one segment per file")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -65,7 +71,7 @@ def build_config(args: argparse.Namespace):
 
     cfg = load_yaml(StreamingConfig, args.config) if args.config else StreamingConfig()
     data: dict[str, Any] = cfg.to_dict()
-    for key in ("chunk_frames", "left_context_chunks", "skip_policy", "decoding", "beam"):
+    for key in ("chunk_frames", "left_context_chunks", "skip_policy", "decoding", "beam", "lm_weight", "length_bonus"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     if args.beam is not None and args.decoding is None:
@@ -88,6 +94,34 @@ def build_config(args: argparse.Namespace):
     cfg = StreamingConfig.from_dict(data)
     assert cfg.criterion is None or isinstance(cfg.criterion, ExitCriterion)
     return cfg
+
+
+def build_recognizer(args: argparse.Namespace, config: Any = None, **kwargs: Any):
+    """Model, LM and settings (``config``, default :func:`build_config`) as a Recognizer
+    (``kwargs``: clock, cpu_load).
+
+    The LM is ``--lm``, else the shipped one with the shipped model, unless ``--no-lm`` or
+    ``--decoding greedy``; with an LM the decoding is beam search."""
+    import dataclasses
+
+    from asr_ee.config import ConfigError
+    from asr_ee.pretrained import load_pretrained, resolve_lm
+    from asr_ee.streaming import Recognizer
+
+    config = config if config is not None else build_config(args)
+    pretrained = load_pretrained(args.model)
+    if args.no_lm and args.lm:
+        raise ConfigError("--lm and --no-lm contradict each other")
+    lm = None
+    if not args.no_lm:
+        if getattr(args, "decoding", None) == "greedy":
+            if args.lm:
+                raise ConfigError("--decoding greedy cannot use a language model: drop --lm or use --decoding beam")
+        else:
+            lm = resolve_lm(args.lm, pretrained)
+    if lm is not None:
+        config = dataclasses.replace(config, decoding="beam")
+    return Recognizer(pretrained, config, lm=lm, **kwargs)
 
 
 def _utterances(args: argparse.Namespace):
@@ -135,15 +169,12 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.config import ConfigError
     from asr_ee.decoding.wer import WordErrors, word_errors
     from asr_ee.inputs import InputError
-    from asr_ee.pretrained import load_pretrained
-    from asr_ee.streaming import Recognizer
     from asr_ee.streaming.simulate import run_stream
 
     torch.set_num_threads(max(1, args.threads))
     try:
-        config = build_config(args)
         utterances = _utterances(args)
-        recognizer = Recognizer(load_pretrained(args.model), config)
+        recognizer = build_recognizer(args)
     except (ConfigError, InputError, CheckpointError, FileNotFoundError) as e:
         print(f"asr-ee transcribe: {e}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from asr_ee.data.errors import MissingPackageError
 from asr_ee.text import normalize_text
 
 __all__ = ["FORTUNES_DIR", "WORDNET_DIR", "SentenceCorpus", "read_fortunes",
-           "read_wordnet_examples", "clean_sentences", "restrict_to_top_words", "load_sentences"]
+           "read_wordnet_examples", "clean_sentences", "restrict_to_top_words", "load_sentences", "lm_sentences"]
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 WORDNET_DIR = Path("/usr/share/wordnet")
@@ -157,3 +157,43 @@ def load_sentences(top_k: int, *, min_words: int = 4, max_words: int = 20,
     kept, vocabulary = restrict_to_top_words(sentences, top_k)
     skipped["outside_top_words"] = len(sentences) - len(kept)
     return SentenceCorpus(kept, candidates, skipped, vocabulary)
+
+
+def lm_sentences(exclude: Iterable[str], *, given: Sequence[str] | None = None, sources: Sequence[str] = SOURCES,
+                 span: int = 6, fortunes_dir: Path = FORTUNES_DIR, wordnet_dir: Path = WORDNET_DIR
+                 ) -> tuple[list[str], dict[str, int]]:
+    """Language-model text: every clean sentence of ``sources`` (any length, any words), or of
+    ``given`` sentences (normalized already, kept with their repeats), except those that overlap a
+    sentence of ``exclude`` (evaluation sentences).
+
+    A sentence overlaps when it shares a ``span``-word run with an excluded sentence, or contains an
+    excluded sentence shorter than ``span`` words. Returns ``(sentences, counts)``.
+    """
+    banned_runs: set[tuple[str, ...]] = set()
+    for sentence in exclude:
+        words = tuple(sentence.split())
+        if len(words) < span:
+            banned_runs.add(words)
+        else:
+            banned_runs.update(words[i:i + span] for i in range(len(words) - span + 1))
+    lengths = sorted({len(r) for r in banned_runs})
+
+    def raw() -> Iterator[str]:
+        if "fortunes" in sources:
+            yield from read_fortunes(fortunes_dir)
+        if "wordnet" in sources:
+            yield from read_wordnet_examples(wordnet_dir)
+
+    if given is None:
+        sentences, candidates, _ = clean_sentences(raw(), min_words=1, max_words=10_000)
+    else:  # the caller's text as it is (repeats carry frequency), empty lines dropped
+        sentences = [s for s in given if s.strip()]
+        candidates = len(given)
+    kept = []
+    for sentence in sentences:
+        words = tuple(sentence.split())
+        if any(words[i:i + n] in banned_runs for n in lengths for i in range(len(words) - n + 1)):
+            continue
+        kept.append(sentence)
+    return kept, {"candidates": candidates, "clean": len(sentences), "overlapping_excluded": len(sentences) - len(kept),
+                  "kept": len(kept), "words": sum(len(s.split()) for s in kept)}

@@ -6,6 +6,8 @@ The model is trained with ``pad_id=0`` (piece ``<blk>``), ``unk_id=1`` and no BO
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import os
 import re
@@ -95,6 +97,11 @@ class Tokenizer:
         if self._sp.pad_id() != BLANK_ID or self._sp.id_to_piece(BLANK_ID) != BLANK_PIECE:
             raise ValueError(f"{self.path}: id {BLANK_ID} is not the blank {BLANK_PIECE!r}; "
                              "train it with asr_ee.data.tokenizer.train_tokenizer")
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the model file (first 16 hex digits): ties a token LM to this tokenizer."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
 
     @property
     def vocab_size(self) -> int:

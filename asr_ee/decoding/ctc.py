@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from asr_ee.decoding.lm import NgramLM
+
 __all__ = ["greedy_decode", "prefix_beam_search", "GreedyStreamDecoder", "BeamStreamDecoder"]
 
 BLANK = 0
@@ -33,9 +35,10 @@ def _logaddexp(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def prefix_beam_search(log_probs: torch.Tensor, beam: int = 4, blank: int = BLANK) -> list[int]:
-    """(T, V) -> token ids of the best prefix (CTC prefix beam search, no language model)."""
-    decoder = BeamStreamDecoder(beam=beam, blank=blank)
+def prefix_beam_search(log_probs: torch.Tensor, beam: int = 4, blank: int = BLANK, lm: NgramLM | None = None,
+                       lm_weight: float = 0.0, length_bonus: float = 0.0) -> list[int]:
+    """(T, V) -> token ids of the best prefix (CTC prefix beam search, optionally with a token LM)."""
+    decoder = BeamStreamDecoder(beam=beam, blank=blank, lm=lm, lm_weight=lm_weight, length_bonus=length_bonus)
     decoder.accept(log_probs)
     return decoder.tokens
 
@@ -61,18 +64,28 @@ class GreedyStreamDecoder:
 
 @dataclass
 class BeamStreamDecoder:
-    """Incremental CTC prefix beam search over chunks.
+    """Incremental CTC prefix beam search over chunks, with optional shallow fusion of a token LM.
 
-    Each prefix keeps (log P ending in blank, log P ending in non-blank).
+    Each prefix keeps (log P ending in blank, log P ending in non-blank). With ``lm`` a prefix is
+    ranked by ``log P_ctc + lm_weight * log P_lm + length_bonus * len(prefix)``; the LM scores each
+    token as the prefix grows (the insertion bonus offsets the LM's per-token cost).
     """
 
     beam: int = 4
     blank: int = BLANK
     prune_top_k: int = 8
     prune_log_ratio: float = 10.0  # per frame, skip tokens this far (nats) below the frame's best
+    lm: NgramLM | None = None
+    lm_weight: float = 0.0
+    length_bonus: float = 0.0
     beams: dict[tuple[int, ...], tuple[float, float]] = field(default_factory=lambda: {(): (0.0, -math.inf)})
     frames: int = 0
     trailing_blank_frames: int = 0
+    _lm: dict[tuple[int, ...], tuple[float, tuple[int, ...]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.lm is not None and not self._lm:
+            self._lm[()] = (0.0, self.lm.start())
 
     def accept(self, log_probs: torch.Tensor) -> None:
         k = min(self.prune_top_k, log_probs.size(-1))
@@ -83,6 +96,24 @@ class BeamStreamDecoder:
             best_frame_token = ids[0]
             self.trailing_blank_frames = self.trailing_blank_frames + 1 if best_frame_token == self.blank else 0
             self.frames += 1
+
+    def _lm_of(self, prefix: tuple[int, ...]) -> tuple[float, tuple[int, ...]]:
+        """(summed LM log-prob, LM state) of a prefix, extending its parent's on first sight."""
+        known = self._lm.get(prefix)
+        if known is None:
+            assert self.lm is not None
+            parent_score, parent_state = self._lm_of(prefix[:-1])
+            known = (parent_score + self.lm.log_prob(parent_state, prefix[-1]),
+                     self.lm.advance(parent_state, prefix[-1]))
+            self._lm[prefix] = known
+        return known
+
+    def score(self, prefix: tuple[int, ...], pb: float, pnb: float) -> float:
+        """The ranking score of a prefix (CTC alone without an LM)."""
+        total = _logaddexp(pb, pnb)
+        if self.lm is None:
+            return total
+        return total + self.lm_weight * self._lm_of(prefix)[0] + self.length_bonus * len(prefix)
 
     def _step(self, lps: list[float], ids: list[int]) -> None:
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
@@ -102,10 +133,14 @@ class BeamStreamDecoder:
                     same[1] = _logaddexp(same[1], pnb + lp)      # repeat collapses
                 else:
                     entry[1] = _logaddexp(entry[1], total + lp)
-        ranked = sorted(nxt.items(), key=lambda kv: _logaddexp(*kv[1]), reverse=True)[: self.beam]
+        ranked = sorted(nxt.items(), key=lambda kv: self.score(kv[0], *kv[1]), reverse=True)[: self.beam]
         self.beams = {p: (v[0], v[1]) for p, v in ranked}
+        if self.lm is not None and len(self._lm) > 64 * self.beam:   # forget pruned prefixes' LM scores
+            keep = {p for p in self.beams}
+            keep |= {p[:i] for p in keep for i in range(len(p))}
+            self._lm = {p: v for p, v in self._lm.items() if p in keep}
 
     @property
     def tokens(self) -> list[int]:
-        best = max(self.beams.items(), key=lambda kv: _logaddexp(*kv[1]))
+        best = max(self.beams.items(), key=lambda kv: self.score(kv[0], *kv[1]))
         return list(best[0])

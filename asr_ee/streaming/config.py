@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from asr_ee.config import ConfigError, from_dict, to_dict
+from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from asr_ee.exits.criteria import ExitCriterion
 from asr_ee.models.encoder import SkipPolicy
 
@@ -131,8 +132,11 @@ class StreamingConfig:
         left_context_chunks: chunks of attention cache kept (finite: memory stays bounded).
         criterion: exit criterion evaluated after each exit; None = go to the cap.
         skip_policy: what layers above a chunk's exit get for it (``copy`` or ``recompute``).
-        decoding: ``greedy`` or ``beam`` (CTC prefix beam search).
+        decoding: ``greedy`` or ``beam`` (CTC prefix beam search; with a language model given to the
+            recognizer, fused with it).
         beam: beam width for ``beam``.
+        lm_weight: weight of the language model's log-probability (``beam`` with an LM).
+        length_bonus: per-token bonus offsetting the LM's cost (``beam`` with an LM).
         endpoint: endpoint rules; None = never an endpoint.
         controller: live compute-load controller; None = no cap (every exit allowed).
         max_trace_chunks: keep only the last N chunk records per segment; None keeps them all.
@@ -144,6 +148,8 @@ class StreamingConfig:
     skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
     decoding: Literal["greedy", "beam"] = "greedy"
     beam: int = 4
+    lm_weight: float = DEFAULT_LM_WEIGHT
+    length_bonus: float = DEFAULT_LENGTH_BONUS
     endpoint: EndpointConfig | None = field(default_factory=EndpointConfig)
     controller: ControllerConfig | None = field(default_factory=ControllerConfig)
     max_trace_chunks: int | None = None

@@ -30,6 +30,7 @@ import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
+from asr_ee.decoding.lm import NgramLM
 from asr_ee.exits.criteria import ExitSelector
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
@@ -78,12 +79,14 @@ class Recognizer:
         config: streaming settings.
         clock: seconds, monotonic (``time.perf_counter``); tests pass a fake one.
         cpu_load: callable giving the CPU load of other processes, 0..1 (default: psutil).
+        lm: token n-gram LM (:mod:`asr_ee.decoding.lm`) fused into ``beam`` decoding; None: CTC alone.
     """
 
     def __init__(self, pretrained: Pretrained, config: StreamingConfig | None = None, *,
                  clock: Callable[[], float] = time.perf_counter,
-                 cpu_load: Callable[[], float] | None = None) -> None:
+                 cpu_load: Callable[[], float] | None = None, lm: NgramLM | None = None) -> None:
         self.pretrained = pretrained
+        self.lm = lm
         self.encoder = pretrained.encoder.eval()
         self.tokenizer = pretrained.tokenizer
         self.config = config or StreamingConfig()
@@ -93,6 +96,10 @@ class Recognizer:
             raise ConfigError(f"Splitformer models need an even chunk_frames, got {self.config.chunk_frames}")
         if not cfg.causal:
             raise ConfigError("this model has a non-causal convolution and cannot stream")
+        if lm is not None:
+            if self.config.decoding != "beam":
+                raise ConfigError("a language model is fused in beam search: set decoding 'beam' (or drop the LM)")
+            lm.check_tokenizer(self.tokenizer)
         self.num_exits = self.encoder.num_exits
         chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
         self.controller = None if self.config.controller is None else \
@@ -112,7 +119,8 @@ class Recognizer:
     def _new_decoder(self) -> GreedyStreamDecoder | BeamStreamDecoder:
         blank = self.tokenizer.blank_id
         if self.config.decoding == "beam":
-            return BeamStreamDecoder(beam=self.config.beam, blank=blank)
+            return BeamStreamDecoder(beam=self.config.beam, blank=blank, lm=self.lm,
+                                     lm_weight=self.config.lm_weight, length_bonus=self.config.length_bonus)
         return GreedyStreamDecoder(blank=blank)
 
     def is_ready(self, stream: Stream) -> bool:

@@ -90,3 +90,19 @@ def test_installed_sources_give_the_documented_sizes() -> None:
     assert 6000 < len(corpus.sentences) < 9000  # DATA.md: ~7,300 inside the top-2,000 words
     assert len(set(corpus.sentences)) == len(corpus.sentences)
     assert all(4 <= len(s.split()) <= 20 for s in corpus.sentences)
+
+
+def test_lm_sentences_keep_any_length_and_leave_out_evaluation_overlaps(text_dirs: tuple[Path, Path]) -> None:
+    from asr_ee.data.text_sources import lm_sentences
+
+    fortunes, wordnet = text_dirs
+    exclude = ["the dog sat on the mat", "an evaluation sentence nobody wrote"]
+    kept, counts = lm_sentences(exclude, span=4, fortunes_dir=fortunes, wordnet_dir=wordnet)
+    assert "too short" in kept                                  # no length floor for LM text
+    assert "don't count your chickens before they hatch" in kept
+    assert "the dog sat on the mat" not in kept                 # an evaluation sentence
+    assert "the dog did not sit at all" in kept
+    assert not any("sat on the mat" in s for s in kept)         # shares a 4-word run with one
+    assert counts["overlapping_excluded"] == counts["clean"] - len(kept) > 0
+    given, _ = lm_sentences(exclude, given=["my own lm text here", "the dog sat on the mat again"])
+    assert given == ["my own lm text here"]

@@ -1,0 +1,233 @@
+"""Token n-gram language model for CTC shallow fusion.
+
+An interpolated Kneser-Ney n-gram over the model's BPE tokens (not words): it needs no lexicon,
+leaves the vocabulary open (any word the tokenizer can spell can be recognized) and scores every
+token a prefix beam search adds, so partial results are scored too. Sentences are framed by a
+start symbol (context only) and an end symbol (scored at the end of an utterance).
+
+Probabilities (Chen & Goodman's interpolated Kneser-Ney, one discount per order)::
+
+    P(w | h) = max(c(h w) - D, 0) / c(h) + D * N1+(h .) / c(h) * P(w | h[1:])
+
+with continuation counts in place of counts below the highest order, and a uniform distribution
+under the unigram. Contexts never seen fall straight through to the shorter context. Rows of
+``log P(. | h)`` are computed once per context and cached.
+
+Shapes: V vocabulary (the tokenizer's, blank included; blank is never scored).
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import os
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import torch
+
+from asr_ee.config import ConfigError
+
+if TYPE_CHECKING:
+    from asr_ee.data.tokenizer import Tokenizer
+
+__all__ = ["NgramLM", "LMState", "build_ngram", "load_lm", "DEFAULT_LM_WEIGHT", "DEFAULT_LENGTH_BONUS"]
+
+# Shallow-fusion defaults, tuned on the offline corpus's dev split with the shipped model (README).
+DEFAULT_LM_WEIGHT = 0.6
+DEFAULT_LENGTH_BONUS = 1.5
+
+MAX_CACHED_ROWS = 4096  # 2 KB each with a 256-token vocabulary
+LMState = tuple[int, ...]  # the last order-1 tokens (start symbols pad the beginning)
+FORMAT = "asr_ee.token_ngram.v1"
+
+
+@dataclass
+class NgramLM:
+    """A token n-gram LM. ``bos``/``eos`` are ids outside the tokenizer's range (``vocab_size`` and
+    ``vocab_size + 1``); ``blank`` is never predicted."""
+
+    order: int
+    vocab_size: int
+    discounts: list[float]                                   # per order 1..n
+    tables: list[dict[LMState, dict[int, int]]]              # per order: context -> {token: (continuation) count}
+    info: dict = field(default_factory=dict)
+    _rows: dict[LMState, array] = field(default_factory=dict, repr=False)
+
+    @property
+    def bos(self) -> int:
+        return self.vocab_size
+
+    @property
+    def eos(self) -> int:
+        return self.vocab_size + 1
+
+    def start(self) -> LMState:
+        return (self.bos,) * (self.order - 1)
+
+    def advance(self, state: LMState, token: int) -> LMState:
+        return (state + (token,))[1:] if self.order > 1 else ()
+
+    def log_prob(self, state: LMState, token: int) -> float:
+        """log P(token | state); ``token`` may be :attr:`eos`."""
+        return self.row(state)[token]
+
+    def row(self, state: LMState) -> array:
+        """log P(. | state) over ``vocab_size + 2`` ids (bos gets -inf). Rows are cached, at most
+        ``MAX_CACHED_ROWS`` of them (then the cache starts over), so memory stays flat on endless streams."""
+        cached = self._rows.get(state)
+        if cached is None:
+            if len(self._rows) >= MAX_CACHED_ROWS:
+                self._rows.clear()
+            cached = array("d", (math.log(p) if p > 0 else -math.inf for p in self._probs(state)))
+            self._rows[state] = cached
+        return cached
+
+    def _probs(self, state: LMState) -> list[float]:
+        size = self.vocab_size + 2
+        uniform = 1.0 / (size - 1)                     # every id but bos
+        probs = [uniform] * size
+        probs[self.bos] = 0.0
+        for n in range(1, self.order + 1):             # shortest context first
+            context = state[len(state) - (n - 1):] if n > 1 else ()
+            followers = self.tables[n - 1].get(context)
+            if not followers:
+                continue                               # unseen context: keep the shorter one's
+            total = sum(followers.values())
+            d = self.discounts[n - 1]
+            backoff = d * len(followers) / total
+            probs = [p * backoff for p in probs]
+            for tok, c in followers.items():
+                probs[tok] += max(c - d, 0.0) / total
+        return probs
+
+    def score_tokens(self, tokens: Sequence[int], with_end: bool = True) -> float:
+        """log P of a token sequence (optionally with the end symbol)."""
+        state, total = self.start(), 0.0
+        for t in list(tokens) + ([self.eos] if with_end else []):
+            total += self.log_prob(state, t)
+            state = self.advance(state, t)
+        return total
+
+    def check_tokenizer(self, tokenizer: "Tokenizer") -> None:
+        """Raise ConfigError unless this LM was built with ``tokenizer`` (same model file)."""
+        built_with = self.info.get("tokenizer")
+        if self.vocab_size != tokenizer.vocab_size or (built_with and built_with != tokenizer.fingerprint):
+            raise ConfigError(f"the language model was built for another tokenizer (fingerprint {built_with}, "
+                              f"{self.vocab_size} tokens) than the model's ({tokenizer.fingerprint}, "
+                              f"{tokenizer.vocab_size} tokens); rebuild it with `asr-ee lm` and this tokenizer")
+
+    def num_ngrams(self) -> int:
+        return sum(len(f) for table in self.tables for f in table.values())
+
+    def save(self, path: str | Path) -> None:
+        payload = {"format": FORMAT, "order": self.order, "vocab_size": self.vocab_size,
+                   "discounts": self.discounts, "info": self.info,
+                   "tables": [_pack(table) for table in self.tables]}
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        path = Path(path)
+        tmp = path.with_name(f".tmp_{path.name}")  # renamed when complete: never a half-written LM
+        try:
+            tmp.write_bytes(lzma.compress(buffer.getvalue(), preset=6))  # ~4.5x smaller than raw
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def _pack(table: dict[LMState, dict[int, int]]) -> dict[str, torch.Tensor]:
+    """A table as flat int tensors (a pickled dict of tuples would be ~10x larger)."""
+    contexts, tokens, counts, lengths = [], [], [], []
+    for context, followers in table.items():
+        contexts.extend(context)
+        lengths.append(len(followers))
+        for tok, c in followers.items():
+            tokens.append(tok)
+            counts.append(c)
+    return {"contexts": torch.tensor(contexts, dtype=torch.int16),
+            "lengths": torch.tensor(lengths, dtype=torch.int32),
+            "tokens": torch.tensor(tokens, dtype=torch.int16),
+            "counts": torch.tensor(counts, dtype=torch.int32)}
+
+
+def _unpack(packed: dict[str, torch.Tensor], context_len: int) -> dict[LMState, dict[int, int]]:
+    contexts = packed["contexts"].tolist()
+    tokens, counts = packed["tokens"].tolist(), packed["counts"].tolist()
+    table: dict[LMState, dict[int, int]] = {}
+    pos = 0
+    for i, n in enumerate(packed["lengths"].tolist()):
+        context = tuple(contexts[i * context_len:(i + 1) * context_len])
+        table[context] = dict(zip(tokens[pos:pos + n], counts[pos:pos + n]))
+        pos += n
+    return table
+
+
+def load_lm(path: str | Path) -> NgramLM:
+    """Load an LM written by :meth:`NgramLM.save`; clear errors for a missing or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"language model {path} not found (build one with `asr-ee lm` or drop --lm)")
+    try:
+        payload = torch.load(io.BytesIO(lzma.decompress(path.read_bytes())), map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise ConfigError(f"cannot read language model {path}: {e}") from e
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ConfigError(f"{path} is not an asr_ee token n-gram LM (format {FORMAT})")
+    order = payload["order"]
+    tables = [_unpack(t, n) for n, t in enumerate(payload["tables"])]
+    return NgramLM(order=order, vocab_size=payload["vocab_size"], discounts=list(payload["discounts"]),
+                   tables=tables, info=dict(payload["info"]))
+
+
+def build_ngram(sentences: Iterable[Sequence[int]], vocab_size: int, order: int = 6,
+                min_count: int = 1, blank: int = 0) -> NgramLM:
+    """Interpolated Kneser-Ney over token sequences.
+
+    ``min_count`` prunes highest-order n-grams (order >= 2) seen fewer times; lower orders are kept
+    whole (they are few, and pruning their continuation counts costs more accuracy than it saves).
+    """
+    if order < 1:
+        raise ConfigError(f"order must be >= 1, got {order}")
+    bos, eos = vocab_size, vocab_size + 1
+    raw: list[dict[tuple[int, ...], int]] = [defaultdict(int) for _ in range(order)]
+    num_sentences = num_tokens = 0
+    for tokens in sentences:
+        if any(t == blank or not 0 <= t < vocab_size for t in tokens):
+            raise ConfigError("sentence tokens must be tokenizer ids other than blank")
+        seq = (bos,) * (order - 1) + tuple(tokens) + (eos,)
+        for i in range(order - 1, len(seq)):
+            for n in range(1, order + 1):
+                raw[n - 1][seq[i - n + 1:i + 1]] += 1
+        num_sentences += 1
+        num_tokens += len(tokens) + 1
+    if not num_sentences:
+        raise ConfigError("no sentences to build a language model from")
+    # below the highest order, Kneser-Ney's continuation counts: how many distinct tokens precede
+    # the n-gram; n-grams starting at the sentence start (bos) cannot be preceded and keep counts
+    by_order: list[dict[tuple[int, ...], int]] = []
+    for n in range(1, order):
+        cont: dict[tuple[int, ...], int] = defaultdict(int)
+        for gram in raw[n]:
+            if gram[1] != bos:
+                cont[gram[1:]] += 1
+        by_order.append({g: (c if g[0] == bos else cont[g]) for g, c in raw[n - 1].items()})
+    by_order.append(raw[order - 1])
+    discounts = []
+    for n, counts in enumerate(by_order):
+        n1 = sum(1 for c in counts.values() if c == 1)
+        n2 = sum(1 for c in counts.values() if c == 2)
+        discounts.append(n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5)
+    tables: list[dict[LMState, dict[int, int]]] = []
+    for n, counts in enumerate(by_order):
+        table: dict[LMState, dict[int, int]] = defaultdict(dict)
+        for gram, c in counts.items():
+            if n == order - 1 and n > 0 and c < min_count:
+                continue
+            table[gram[:-1]][gram[-1]] = c
+        tables.append(dict(table))
+    return NgramLM(order=order, vocab_size=vocab_size, discounts=discounts, tables=tables,
+                   info={"sentences": num_sentences, "tokens": num_tokens, "min_count": min_count})

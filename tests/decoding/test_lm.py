@@ -1,0 +1,141 @@
+"""Token n-gram LM: a proper distribution, Kneser-Ney counts, save/load, pruning, and shallow fusion
+in the CTC prefix beam search (offline and chunk by chunk)."""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from asr_ee.config import ConfigError
+from asr_ee.decoding.ctc import BeamStreamDecoder, prefix_beam_search
+from asr_ee.decoding.lm import build_ngram, load_lm
+
+V = 8  # ids 1..7 are tokens, 0 is blank
+
+
+def _corpus(seed: int = 0, n: int = 300) -> list[list[int]]:
+    """Sentences where 3 is always followed by 4 and 5 never follows 3."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        seq = []
+        for _ in range(rng.randint(2, 8)):
+            t = rng.choice([1, 2, 3, 5, 6, 7])
+            seq += [3, 4] if t == 3 else [t]
+        out.append(seq)
+    return out
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+@pytest.mark.parametrize("min_count", [1, 2])
+def test_every_context_gives_a_distribution(order: int, min_count: int) -> None:
+    lm = build_ngram(_corpus(), V, order=order, min_count=min_count)
+    contexts = [lm.start(), lm.advance(lm.start(), 3), (7,) * (order - 1), (1, 2, 3, 4)[-(order - 1):] if order > 1 else ()]
+    for state in contexts:
+        row = lm.row(state)
+        assert len(row) == V + 2
+        assert row[lm.bos] == -math.inf
+        assert sum(math.exp(x) for x in row) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_counts_shape_the_probabilities() -> None:
+    lm = build_ngram(_corpus(), V, order=3)
+    after_3 = lm.advance(lm.advance(lm.start(), 1), 3)
+    assert lm.log_prob(after_3, 4) > math.log(0.9)           # 3 is always followed by 4
+    assert lm.log_prob(after_3, 5) < lm.log_prob(after_3, 4) - 4
+    # a sentence the corpus could produce beats one it never does
+    assert lm.score_tokens([1, 3, 4, 2]) > lm.score_tokens([1, 3, 5, 2]) + 4
+
+
+def test_unigram_kneser_ney_by_hand() -> None:
+    """Order 2 on a two-sentence corpus, against the formula worked out by hand."""
+    lm = build_ngram([[1, 2], [1, 3]], 4, order=2)  # bos=4, eos=5
+    # bigram counts: (4,1):2 (1,2):1 (1,3):1 (2,5):1 (3,5):1 -> D2 = n1/(n1+2 n2) = 4/(4+2) = 2/3
+    d2 = lm.discounts[1]
+    assert d2 == pytest.approx(2 / 3)
+    # continuation counts: 1<-{bos}:1, 2<-{1}:1, 3<-{1}:1, 5<-{2,3}:2; total 5; all singletons but
+    # one doubleton: D1 = 3/(3+2) = 0.6
+    d1 = lm.discounts[0]
+    assert d1 == pytest.approx(0.6)
+    uniform = 1 / 5                                    # every id but bos
+    p1 = {1: 1, 2: 1, 3: 1, 5: 2, 0: 0}
+    uni = {t: max(c - d1, 0) / 5 + d1 * 4 / 5 * uniform for t, c in p1.items()}
+    # P(2 | 1) = (1 - D2)/2 + D2 * 2/2 * P_uni(2)
+    assert math.exp(lm.log_prob((1,), 2)) == pytest.approx((1 - d2) / 2 + d2 * 2 / 2 * uni[2])
+    assert math.exp(lm.log_prob((1,), 5)) == pytest.approx(d2 * uni[5])
+    assert math.exp(lm.log_prob((2,), 5)) == pytest.approx((1 - d2) / 1 + d2 * uni[5])
+
+
+def test_save_load_round_trip_and_pruning(tmp_path: Path) -> None:
+    full = build_ngram(_corpus(), V, order=4, min_count=1)
+    pruned = build_ngram(_corpus(), V, order=4, min_count=3)
+    assert pruned.num_ngrams() < full.num_ngrams()
+    full.save(tmp_path / "lm.pt")
+    loaded = load_lm(tmp_path / "lm.pt")
+    assert loaded.num_ngrams() == full.num_ngrams()
+    for state in [loaded.start(), (3, 4, 1), (7, 7, 7)]:
+        assert list(loaded.row(state)) == pytest.approx(list(full.row(state)))
+
+
+def test_bad_lm_files_and_inputs_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_lm(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_lm(tmp_path / "junk.pt")
+    buffer = io.BytesIO()
+    torch.save({"format": "something else"}, buffer)
+    (tmp_path / "other.pt").write_bytes(lzma.compress(buffer.getvalue()))
+    with pytest.raises(ConfigError, match="not an asr_ee token n-gram LM"):
+        load_lm(tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="blank"):
+        build_ngram([[1, 0, 2]], V)
+    with pytest.raises(ConfigError, match="no sentences"):
+        build_ngram([], V)
+
+
+def _posteriors(frames: list[dict[int, float]]) -> torch.Tensor:
+    """(T, V) log-probs: each frame's listed probabilities, the rest spread evenly."""
+    rows = []
+    for spec in frames:
+        rest = (1.0 - sum(spec.values())) / (V - len(spec))
+        rows.append([math.log(spec.get(v, rest)) for v in range(V)])
+    return torch.tensor(rows)
+
+
+def test_fusion_lets_the_lm_decide_an_acoustic_tie() -> None:
+    lm = build_ngram(_corpus(), V, order=3)
+    # "1 3 ?" where the acoustics slightly prefer 5 over 4; the LM knows 3 is followed by 4
+    lp = _posteriors([{1: 0.9}, {0: 0.9}, {3: 0.9}, {0: 0.9}, {5: 0.5, 4: 0.4}, {0: 0.9}])
+    assert prefix_beam_search(lp, beam=4) == [1, 3, 5]
+    assert prefix_beam_search(lp, beam=4, lm=lm, lm_weight=0.5, length_bonus=1.0) == [1, 3, 4]
+    assert prefix_beam_search(lp, beam=4, lm=lm, lm_weight=0.0) == [1, 3, 5]
+
+
+def test_fused_search_is_the_same_chunk_by_chunk() -> None:
+    lm = build_ngram(_corpus(), V, order=3)
+    torch.manual_seed(0)
+    lp = torch.randn(40, V).mul(3).log_softmax(-1)
+    whole = prefix_beam_search(lp, beam=6, lm=lm, lm_weight=0.7, length_bonus=1.0)
+    decoder = BeamStreamDecoder(beam=6, lm=lm, lm_weight=0.7, length_bonus=1.0)
+    for start in range(0, 40, 7):
+        decoder.accept(lp[start:start + 7])
+    assert decoder.tokens == whole
+    assert whole != prefix_beam_search(lp, beam=6)  # the LM changed something here
+
+
+def test_lm_row_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asr_ee.decoding.lm as lm_module
+
+    monkeypatch.setattr(lm_module, "MAX_CACHED_ROWS", 10)
+    lm = build_ngram(_corpus(), V, order=4)
+    for a in range(1, V):
+        for b in range(1, V):
+            lm.row((a, b, 1))
+    assert len(lm._rows) <= 10
