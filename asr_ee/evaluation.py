@@ -117,7 +117,7 @@ class EvaluationConfig:
     """
 
     decodings: list[Decoding] = field(default_factory=lambda: ["greedy"])
-    beam: int = 4
+    beam: int = 8
     lm_weight: float = DEFAULT_LM_WEIGHT
     length_bonus: float = DEFAULT_LENGTH_BONUS
     chunk_frames: int = 8

@@ -30,7 +30,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("manifest", help="lhotse cut manifest")
     p.add_argument("--model", help="exported model or checkpoint (default: the shipped model)")
     p.add_argument("--decoding", choices=sorted(DECODING_CHOICES), default="greedy")
-    p.add_argument("--beam", type=int, default=4)
+    p.add_argument("--beam", type=int, default=8)
     p.add_argument("--batch-seconds", type=float, default=120.0)
     p.add_argument("--chunk-frames", type=int, default=8)
     p.add_argument("--limit", type=int, help="first N utterances only")

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--thresholds", type=lambda s: [float(x) for x in s.split(",")],
                         help="comma-separated thresholds (default: the criterion's standard sweep)")
     parser.add_argument("--decoding", default="greedy", choices=["greedy", "beam"])
-    parser.add_argument("--beam", type=int, default=4)
+    parser.add_argument("--beam", type=int, default=8)
     parser.add_argument("--lm", nargs="?", const="",
                         help="fuse a token LM in beam search (implies --decoding beam): PATH, or no value for the "
                              "shipped exp/small/lm.pt")

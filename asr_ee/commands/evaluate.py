@@ -44,10 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="exported model or checkpoint (default: the shipped exp/small/model.pt)")
     p.add_argument("--tokenizer", type=Path, help="tokenizer .model, for checkpoints that do not carry one")
     p.add_argument("--decoding", choices=sorted(DECODING_CHOICES), default="greedy")
-    p.add_argument("--beam", type=int, default=4, help="prefix beam search width")
+    p.add_argument("--beam", type=int, default=8, help="prefix beam search width")
     p.add_argument("--lm", type=Path, help="token n-gram LM for the 'lm' decoding (`asr-ee lm`; default: the "
                                           "shipped exp/small/lm.pt with the shipped model)")
-    p.add_argument("--lm-weight", type=float, help="LM weight in shallow fusion (default 0.6)")
+    p.add_argument("--lm-weight", type=float, help="LM weight in shallow fusion (default 0.8)")
     p.add_argument("--length-bonus", type=float, help="per-token bonus with the LM")
     p.add_argument("--chunk-frames", type=int, default=8,
                    help="encoder frames (40 ms) per chunk for per-chunk exit decisions (and the chunk mask)")

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["NgramLM", "LMState", "build_ngram", "load_lm", "DEFAULT_LM_WEIGHT", "DEFAULT_LENGTH_BONUS"]
 
 # Shallow-fusion defaults, tuned on the offline corpus's dev split with the shipped model (README).
-DEFAULT_LM_WEIGHT = 0.6
-DEFAULT_LENGTH_BONUS = 1.5
+DEFAULT_LM_WEIGHT = 0.8
+DEFAULT_LENGTH_BONUS = 2.0
 
 MAX_CACHED_ROWS = 4096  # 2 KB each with a 256-token vocabulary
 LMState = tuple[int, ...]  # the last order-1 tokens (start symbols pad the beginning)

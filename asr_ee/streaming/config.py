@@ -147,7 +147,7 @@ class StreamingConfig:
     criterion: ExitCriterion | None = field(default_factory=lambda: ExitCriterion("entropy", 0.01))  # see DEFAULT_THRESHOLDS
     skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
     decoding: Literal["greedy", "beam"] = "greedy"
-    beam: int = 4
+    beam: int = 8
     lm_weight: float = DEFAULT_LM_WEIGHT
     length_bonus: float = DEFAULT_LENGTH_BONUS
     endpoint: EndpointConfig | None = field(default_factory=EndpointConfig)

@@ -50,7 +50,7 @@ def test_evaluate_reports_the_lm_decoding(lm_path: Path, overfit_model, tmp_path
                  "--output-dir", str(out), "--quiet", "--no-plot", "--criteria", "fixed"]) == 0
     summary = json.loads((out / "results.json").read_text())
     assert summary["settings"]["decodings"] == ["greedy", "lm"]
-    assert summary["settings"]["lm_weight"] == pytest.approx(0.6)
+    assert summary["settings"]["lm_weight"] == pytest.approx(0.8)
     last = {r["decoding"]: r for r in summary["per_exit"] if r["exit_index"] == len(summary["exit_layers"]) - 1}
     assert last["greedy"]["wer"] == 0.0 and last["lm"]["wer"] == 0.0
 

@@ -180,7 +180,8 @@ def test_choices_match_a_streaming_walk(evaluated: Evaluated, kind: str, granula
         spliced = torch.cat([exit_lps[k][s:e] for k, (s, e) in zip(chosen, bounds)])
         tok = evaluated.pretrained.tokenizer
         errors["greedy"] += word_errors(utt.reference, tok.decode(greedy_decode(spliced)))
-        errors["beam"] += word_errors(utt.reference, tok.decode(prefix_beam_search(spliced, beam=4)))
+        beam = evaluated.result.summary["settings"]["beam"]
+        errors["beam"] += word_errors(utt.reference, tok.decode(prefix_beam_search(spliced, beam=beam)))
         frames += sum(e - s for s, e in bounds)
         settings = evaluated.result.summary["settings"]
         charged = charged_exits(tuple(chosen), settings["left_context_chunks"]) \
