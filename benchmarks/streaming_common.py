@@ -15,9 +15,11 @@ import torch
 
 from asr_ee.checkpoint import CheckpointError
 from asr_ee.inputs import InputError, Utterance, from_cuts
-from asr_ee.pretrained import Pretrained, load_pretrained
+from asr_ee.config import ConfigError
+from asr_ee.decoding.lm import NgramLM
+from asr_ee.pretrained import DEFAULT_LM, Pretrained, load_pretrained, resolve_lm
 
-__all__ = ["TestAudio", "add_common_args", "load_inputs", "percentile", "print_table"]
+__all__ = ["TestAudio", "add_common_args", "load_inputs", "load_lm_arg", "percentile", "print_table"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +39,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cuts", help="cut manifest with references (default: the test split of the "
                                        "model's training corpus)")
     parser.add_argument("--limit", type=int, help="use the first N cuts only")
+    parser.add_argument("--lm", nargs="?", const="",
+                        help="fuse a token LM in beam search (decoding becomes beam): PATH, or no value for the "
+                             "shipped exp/small/lm.pt")
     parser.add_argument("--chunk-frames", type=int, default=8, help="encoder frames (40 ms) per chunk")
     parser.add_argument("--left-context-chunks", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
@@ -88,3 +93,17 @@ def print_table(headers: list[str], rows: list[list[object]]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
+
+
+def load_lm_arg(args: argparse.Namespace, pretrained: Pretrained) -> NgramLM | None:
+    """The LM ``--lm`` asks for (None without ``--lm``); exits with a message when it cannot be had."""
+    if args.lm is None:
+        return None
+    try:
+        lm = resolve_lm(args.lm or None, pretrained)
+    except ConfigError as e:
+        sys.exit(f"error: {e}")
+    if lm is None:
+        sys.exit("error: no shipped LM for this model: give --lm PATH")
+    print(f"language model {args.lm or DEFAULT_LM} fused in beam search")
+    return lm

@@ -30,8 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from streaming_common import TestAudio, add_common_args, load_inputs, percentile, print_table  # noqa: E402
+from streaming_common import TestAudio, add_common_args, load_inputs, load_lm_arg, percentile, print_table  # noqa: E402
 
+from asr_ee.decoding.lm import NgramLM  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
 from asr_ee.exits.criteria import ExitCriterion  # noqa: E402
 from asr_ee.pretrained import Pretrained  # noqa: E402
@@ -109,19 +110,22 @@ def _signals(audio: list[TestAudio], streams: int, seconds: float) -> list[tuple
     return out
 
 
-def _full_depth_rtf(pretrained: Pretrained, signals: list[torch.Tensor], base: dict, batch: bool) -> float:
-    recognizer = Recognizer(pretrained, StreamingConfig(criterion=None, controller=None, **base), cpu_load=lambda: 0.0)
+def _full_depth_rtf(pretrained: Pretrained, signals: list[torch.Tensor], base: dict, batch: bool,
+                    lm: NgramLM | None) -> float:
+    recognizer = Recognizer(pretrained, StreamingConfig(criterion=None, controller=None, **base), cpu_load=lambda: 0.0,
+                            lm=lm)
     start = time.perf_counter()
     run_streams(recognizer, signals, batch=batch)
     return (time.perf_counter() - start) / (signals[0].numel() / 16000)
 
 
-def _calibrate(pretrained: Pretrained, audio: list[TestAudio], base: dict, utilization: float, batch: bool) -> int:
+def _calibrate(pretrained: Pretrained, audio: list[TestAudio], base: dict, utilization: float, batch: bool,
+               lm: NgramLM | None) -> int:
     probe = [s for s, _ in _signals(audio, 1, 8.0)]
-    _full_depth_rtf(pretrained, probe, base, batch)  # warm-up
-    streams = max(1, int(utilization / _full_depth_rtf(pretrained, probe, base, batch)))
+    _full_depth_rtf(pretrained, probe, base, batch, lm)  # warm-up
+    streams = max(1, int(utilization / _full_depth_rtf(pretrained, probe, base, batch, lm)))
     for _ in range(2):
-        rtf = _full_depth_rtf(pretrained, [s for s, _ in _signals(audio, streams, 8.0)], base, batch)
+        rtf = _full_depth_rtf(pretrained, [s for s, _ in _signals(audio, streams, 8.0)], base, batch, lm)
         print(f"  calibration: {streams} stream(s) at full depth: RTF {rtf:.2f} of one core")
         streams = max(1, round(streams * utilization / rtf))
     return streams
@@ -224,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         from asr_ee.commands.transcribe import DEFAULT_THRESHOLDS
         args.threshold = DEFAULT_THRESHOLDS[args.criterion]
     pretrained, audio = load_inputs(args)
-    base = dict(chunk_frames=args.chunk_frames, left_context_chunks=args.left_context_chunks, endpoint=None)
-    streams = _calibrate(pretrained, audio, base, args.utilization, args.batch) if args.streams == "auto" \
+    lm = load_lm_arg(args, pretrained)
+    base = dict(chunk_frames=args.chunk_frames, left_context_chunks=args.left_context_chunks, endpoint=None,
+                decoding="beam" if lm is not None else "greedy")
+    streams = _calibrate(pretrained, audio, base, args.utilization, args.batch, lm) if args.streams == "auto" \
         else int(args.streams)
     signals = _signals(audio, streams, args.seconds)
     load = (args.load[0] * args.seconds, args.load[1] * args.seconds)
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name, config in configs:
         print(f"  running {name} ...", flush=True)
-        runs.append(_live_run(name, Recognizer(pretrained, config), signals, LoadSchedule(args.burners, *load),
+        runs.append(_live_run(name, Recognizer(pretrained, config, lm=lm), signals, LoadSchedule(args.burners, *load),
                               args.batch))
     _summary(runs, load, args.latency_budget_ms)
     _plot(runs, load, args.plot)

@@ -28,14 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from streaming_common import TestAudio, add_common_args, load_inputs, percentile, print_table  # noqa: E402
+from streaming_common import TestAudio, add_common_args, load_inputs, load_lm_arg, percentile, print_table  # noqa: E402
 
-from asr_ee.config import ConfigError  # noqa: E402
 from asr_ee.decoding.lm import NgramLM  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
 from asr_ee.exits.criteria import DEFAULT_SWEEPS, ExitCriterion  # noqa: E402
 from asr_ee.models import SkipPolicy  # noqa: E402
-from asr_ee.pretrained import DEFAULT_LM, Pretrained, resolve_lm  # noqa: E402
+from asr_ee.pretrained import Pretrained  # noqa: E402
 from asr_ee.streaming import Recognizer, StreamingConfig  # noqa: E402
 from asr_ee.streaming.simulate import run_stream  # noqa: E402
 
@@ -185,9 +184,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated thresholds (default: the criterion's standard sweep)")
     parser.add_argument("--decoding", default="greedy", choices=["greedy", "beam"])
     parser.add_argument("--beam", type=int, default=8)
-    parser.add_argument("--lm", nargs="?", const="",
-                        help="fuse a token LM in beam search (implies --decoding beam): PATH, or no value for the "
-                             "shipped exp/small/lm.pt")
     parser.add_argument("--policies", type=lambda s: [SkipPolicy(x) for x in s.split(",")],
                         default=[SkipPolicy.COPY, SkipPolicy.RECOMPUTE],
                         help="skip policies for the dynamic runs (default copy,recompute)")
@@ -199,17 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.thresholds = args.thresholds or DEFAULT_SWEEPS[args.criterion]
     pretrained, audio = load_inputs(args)
-    lm = None
-    if args.lm is not None:
-        try:
-            lm = resolve_lm(args.lm or None, pretrained)
-        except ConfigError as e:
-            sys.exit(f"error: {e}")
-        if lm is None:
-            sys.exit("error: no shipped LM for this model: give --lm PATH")
+    lm = load_lm_arg(args, pretrained)
+    if lm is not None:
         args.decoding = "beam"
-        print(f"language model {args.lm or DEFAULT_LM} fused (weight {StreamingConfig().lm_weight}, "
-              f"length bonus {StreamingConfig().length_bonus}), beam {args.beam}")
     run_config(pretrained, audio[:2], StreamingConfig(criterion=None, controller=None), "warm-up")
     runs = []
     for name, config in _configs(args, pretrained.encoder.num_exits):

@@ -94,3 +94,32 @@ def test_lm_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> Non
     (tmp_path / "corpus" / "text").mkdir(parents=True)
     assert main(["lm", "--data-dir", str(tmp_path / "corpus"), "--output", str(tmp_path / "lm.pt")]) == 2
     assert "no evaluation sentences" in capsys.readouterr().err
+
+
+def test_streaming_benchmark_with_an_lm(eval_model: Path, eval_data, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture) -> None:
+    """benchmarks/streaming_rtf.py --lm: every run decodes with beam search + LM, full depth included."""
+    import importlib.util
+    import sys
+
+    from asr_ee.decoding.lm import build_ngram
+    from asr_ee.pretrained import load_pretrained
+
+    tokenizer = load_pretrained(eval_model).tokenizer
+    lm = build_ngram(tokenizer.encode_batch(list(eval_data.texts.values())), tokenizer.vocab_size, order=3)
+    lm.info["tokenizer"] = tokenizer.fingerprint
+    lm.save(tmp_path / "lm.pt")
+    bench = Path(__file__).resolve().parents[2] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    spec = importlib.util.spec_from_file_location("streaming_rtf", bench / "streaming_rtf.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["streaming_rtf"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    assert module.main(["--model", str(eval_model), "--cuts", str(eval_data.cuts), "--limit", "2", "--thresholds",
+                        "0.5", "--policies", "copy", "--chunk-frames", "4", "--lm", str(tmp_path / "lm.pt"),
+                        "--json-out", str(tmp_path / "out.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"language model {tmp_path / 'lm.pt'} fused" in out
+    runs = json.loads((tmp_path / "out.json").read_text())
+    assert [(r["name"], r["policy"]) for r in runs] == [("full depth", "-"), ("entropy@0.5", "copy")]
+    assert runs[0]["compute"] == pytest.approx(1.0) and runs[0]["words"] > 0
