@@ -20,9 +20,10 @@ import torch
 
 from asr_ee.checkpoint import CheckpointError
 from asr_ee.commands.evaluate import DECODING_CHOICES
+from asr_ee.config import ConfigError
 from asr_ee.evaluation import EvaluationConfig, evaluate
 from asr_ee.inputs import InputError, from_cuts
-from asr_ee.pretrained import load_pretrained
+from asr_ee.pretrained import load_pretrained, resolve_lm
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +37,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="first N utterances only")
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--lm", help="LM for the 'lm' decodings (default: the shipped one with the shipped model)")
     return p.parse_args(argv)
 
 
@@ -45,7 +47,12 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     utterances = from_cuts(args.manifest)[: args.limit]
     cfg = EvaluationConfig(decodings=DECODING_CHOICES[args.decoding], beam=args.beam,
                            batch_seconds=args.batch_seconds, chunk_frames=args.chunk_frames)
-    summary = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg).summary
+    lm = None
+    if "lm" in cfg.decodings:
+        lm = resolve_lm(args.lm, pretrained)
+        if lm is None:
+            raise ConfigError("the 'lm' decoding needs --lm PATH for a model other than the shipped one")
+    summary = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm).summary
     first = summary["settings"]["decodings"][0]
     return {"model": str(pretrained.path), "manifest": args.manifest, "utterances": summary["num_evaluated"],
             "failed": summary["num_failed"], "decodings": summary["settings"]["decodings"],
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         report = benchmark(args)
-    except (CheckpointError, InputError, ValueError) as e:
+    except (CheckpointError, ConfigError, InputError, ValueError) as e:
         print(f"evaluate_speed: {e}", file=sys.stderr)
         return 2
     if args.json:

@@ -15,9 +15,12 @@ if [ "${2:-}" != model-only ]; then
   run encoder_forward $py benchmarks/encoder_forward.py --preset small --batch 8 --seconds 10 --repeats 30 --threads 1
   run train_throughput $py benchmarks/train_throughput.py --data-dir "$data_dir" --preset small --steps 20 --threads 1 2
 fi
-run streaming_rtf $py benchmarks/streaming_rtf.py --cuts "$data_dir/cuts_test.jsonl.gz" --limit 150 \
-  --criterion entropy --thresholds 0.01,0.02,0.03,0.05,0.1 --per-exit --json-out "$out/streaming_rtf.json" \
+# streaming as the commands run it (beam search + the shipped LM), then CTC alone (greedy) for comparison
+run streaming_rtf $py benchmarks/streaming_rtf.py --cuts "$data_dir/cuts_test.jsonl.gz" --limit 150 --lm \
+  --criterion entropy --thresholds 0.01,0.02,0.05 --per-exit --json-out "$out/streaming_rtf.json" \
   --plot "$out/streaming_rtf.png"
-run streaming_load $py benchmarks/streaming_load.py --cuts "$data_dir/cuts_test.jsonl.gz" --seconds 40 \
+run streaming_rtf_greedy $py benchmarks/streaming_rtf.py --cuts "$data_dir/cuts_test.jsonl.gz" --limit 150 \
+  --criterion entropy --thresholds 0.01,0.02 --policies copy
+run streaming_load $py benchmarks/streaming_load.py --cuts "$data_dir/cuts_test.jsonl.gz" --seconds 40 --lm \
   --plot "$out/streaming_load.png"
-run evaluate_speed $py benchmarks/evaluate_speed.py "$data_dir/cuts_test.jsonl.gz" --decoding both --threads 2
+run evaluate_speed $py benchmarks/evaluate_speed.py "$data_dir/cuts_test.jsonl.gz" --decoding greedy+lm --threads 2
