@@ -1,7 +1,7 @@
 """How fast ``asr-ee evaluate`` runs: utterances per second and real-time factor, per stage.
 
     .venv/bin/python benchmarks/evaluate_speed.py /work/data/offline_tts_small/cuts_test.jsonl.gz \
-        [--model exp/small/model.pt] [--decoding greedy|beam|both] [--limit 200] [--threads 2]
+        [--model exp/small/model.pt] [--decoding greedy|beam|lm|both|greedy+lm|all] [--limit 200] [--threads 2]
 
 Runs the full evaluation (features, one batched forward for all exits, every criterion and
 threshold) and prints the stage times, the overall numbers and the encoder's measured real-time

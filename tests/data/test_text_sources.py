@@ -106,3 +106,19 @@ def test_lm_sentences_keep_any_length_and_leave_out_evaluation_overlaps(text_dir
     assert counts["overlapping_excluded"] == counts["clean"] - len(kept) > 0
     given, _ = lm_sentences(exclude, given=["my own lm text here", "the dog sat on the mat again"])
     assert given == ["my own lm text here"]
+
+
+def test_the_lm_text_never_holds_an_evaluation_sentence(tiny_corpus: Path) -> None:
+    """On the real fortunes + WordNet text: no kept LM sentence contains a dev/test/held-out sentence
+    of a prepared corpus, while the corpus's training sentences are still in it."""
+    from asr_ee.data.text_sources import lm_sentences
+
+    text = tiny_corpus / "text"
+    evals = [s for p in sorted(text.glob("sentences_*.txt")) if p.stem != "sentences_train"
+             for s in p.read_text().splitlines() if s]
+    train = [s for s in (text / "sentences_train.txt").read_text().splitlines() if s]
+    kept, counts = lm_sentences(evals)
+    assert counts["overlapping_excluded"] >= len(set(evals))
+    joined = "\n".join(kept)
+    assert not [s for s in evals if s in joined]
+    assert sum(s in set(kept) for s in train) > 0.9 * len(train)
