@@ -1,5 +1,5 @@
 """One table from the folders `scripts/compare_runs.sh` writes: per run, WER per exit on dev (full
-context), last-exit WER on held-out voices (all, and per engine), and under the streaming chunk mask the last exit's WER,
+context; greedy, and beam + LM where evaluated), last-exit WER on held-out voices (all, and per engine), and under the streaming chunk mask the last exit's WER,
 the per-chunk oracle's compute and the cheapest per-chunk policy within 5% relative WER of the last
 exit; then, where the runs were streamed, each streaming configuration's WER and compute. Usage: python scripts/summarize_evals.py OUT_DIR"""
 
@@ -21,13 +21,15 @@ def _last(results: dict) -> float:
 
 
 def summarize(out: Path) -> str:
-    rows = ["| run | dev WER per exit | held-out last | held-out per engine | dev chunk8 last | chunk oracle compute "
-            "| cheapest chunk policy <= 5% rel (WER, compute) |", "|---|---|---:|---|---:|---:|---|"]
+    rows = ["| run | dev WER per exit | dev WER per exit, beam + LM | held-out last | held-out per engine "
+            "| dev chunk8 last | chunk oracle compute | cheapest chunk policy <= 5% rel (WER, compute) |",
+            "|---|---|---|---:|---|---:|---:|---|"]
     complete = [p for p in sorted(out.iterdir())
                 if all((p / split / "results.json").is_file() for split in ("dev", "dev_chunk8", "heldout"))]
     for run in complete:
         dev, chunk, held = _load(run / "dev"), _load(run / "dev_chunk8"), _load(run / "heldout")
         per_exit = "/".join(f"{e['wer']:.1f}" for e in dev["per_exit"] if e["decoding"] == "greedy")
+        per_exit_lm = "/".join(f"{e['wer']:.1f}" for e in dev["per_exit"] if e["decoding"] == "lm") or "-"
         limit = 1.05 * _last(chunk)
         policies = [p for p in chunk["policies"] if p["granularity"] == "chunk" and p["decoding"] == "greedy"]
         oracle = next(p for p in policies if p["criterion"] == "oracle")
@@ -40,7 +42,7 @@ def summarize(out: Path) -> str:
             best_text = f"{rule}: {best['wer']:.1f}, {best['compute_fraction']:.2f}"
         engines = wer_by(run / "heldout", Path(held["inputs"][0]))
         per_engine = ", ".join(f"{name} {wer:.1f}" for name, (_, wer) in engines.items())
-        rows.append(f"| {run.name} | {per_exit} | {_last(held):.1f} | {per_engine} | {_last(chunk):.1f} | "
+        rows.append(f"| {run.name} | {per_exit} | {per_exit_lm} | {_last(held):.1f} | {per_engine} | {_last(chunk):.1f} | "
                     f"{oracle['compute_fraction']:.2f} | {best_text} |")
     return "\n".join(rows + stream_table(out))
 
