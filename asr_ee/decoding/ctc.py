@@ -136,9 +136,7 @@ class BeamStreamDecoder:
         ranked = sorted(nxt.items(), key=lambda kv: self.score(kv[0], *kv[1]), reverse=True)[: self.beam]
         self.beams = {p: (v[0], v[1]) for p, v in ranked}
         if self.lm is not None and len(self._lm) > 64 * self.beam:   # forget pruned prefixes' LM scores
-            keep = {p for p in self.beams}
-            keep |= {p[:i] for p in keep for i in range(len(p))}
-            self._lm = {p: v for p, v in self._lm.items() if p in keep}
+            self._lm = {p: self._lm[p] for p in self.beams}             # (a new prefix extends a kept one)
 
     @property
     def tokens(self) -> list[int]:

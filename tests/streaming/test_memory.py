@@ -43,3 +43,38 @@ def test_memory_stays_flat_over_an_hour_of_audio(tiny_pretrained, skip_policy: S
     assert rss[-1] - rss[warm] < 40 * 2**20
     exits = {c.exit_layer for c in recognizer.result(stream).chunks}
     assert len(exits) >= 2  # chunks did stop early (RECOMPUTE kept pending chunks, COPY filled caches)
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_with_beam_search_and_an_lm(tiny_pretrained, tokenizer_path) -> None:
+    """An hour through beam search fused with an LM: hypotheses, LM scores and the LM's row cache
+    stay bounded (a random tiny model keeps many tokens alive: the worst case for the beam)."""
+    import asr_ee.decoding.lm as lm_module
+    from asr_ee.data.tokenizer import Tokenizer
+
+    tokenizer = Tokenizer(tokenizer_path)
+    words = "the quick brown fox jumps over the lazy dog while rain falls on the old stone bridge".split()
+    lm = lm_module.build_ngram([tokenizer.encode(" ".join(words[i:i + 6])) for i in range(len(words) - 5)],
+                               tokenizer.vocab_size, order=3)
+    config = StreamingConfig(chunk_frames=32, left_context_chunks=2, criterion=ExitCriterion("entropy", 0.963),
+                             controller=None, max_trace_chunks=100, decoding="beam",
+                             endpoint=EndpointConfig(rule3=EndpointRule(False, 0.0, 20.0)))
+    recognizer = Recognizer(tiny_pretrained, config, lm=lm)
+    stream = recognizer.create_stream()
+    pieces = [synthetic_speech(PIECE_S, seed=s) for s in range(3)]
+    process = psutil.Process()
+    carried, rss = [], []
+    for k in range(int(HOUR_S / PIECE_S)):
+        stream.accept_waveform(16000, pieces[k % len(pieces)])
+        while recognizer.is_ready(stream):
+            recognizer.decode(stream)
+            if recognizer.is_endpoint(stream):
+                recognizer.reset(stream)
+        carried.append(stream.buffer_bytes())
+        rss.append(process.memory_info().rss)
+        assert len(stream.decoder._lm) <= 64 * config.beam + config.beam
+    warm = int(300 / PIECE_S)
+    assert len(stream.segments) >= HOUR_S / 21
+    assert max(carried[warm:]) <= 1.25 * max(carried[:warm])  # beams differ per segment; no growth
+    assert len(lm._rows) <= lm_module.MAX_CACHED_ROWS
+    assert rss[-1] - rss[warm] < 40 * 2**20
