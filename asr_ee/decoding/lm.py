@@ -3,7 +3,8 @@
 An interpolated Kneser-Ney n-gram over the model's BPE tokens (not words): it needs no lexicon,
 leaves the vocabulary open (any word the tokenizer can spell can be recognized) and scores every
 token a prefix beam search adds, so partial results are scored too. Sentences are framed by a
-start symbol (context only) and an end symbol (scored at the end of an utterance).
+start symbol (context only) and an end symbol (counted, and scored by :meth:`NgramLM.score_tokens`;
+the streaming beam search never knows where an utterance ends, so it does not add it).
 
 Probabilities (Chen & Goodman's interpolated Kneser-Ney, one discount per order)::
 
