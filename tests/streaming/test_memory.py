@@ -14,6 +14,25 @@ PIECE_S = 10.0
 HOUR_S = 3600.0
 
 
+def _stream_an_hour(recognizer: Recognizer, stream, after_piece) -> tuple[list[int], list[int]]:
+    """Feed an hour of synthetic speech in 10 s pieces, decoding as it comes and resetting at
+    endpoints; after each piece call ``after_piece()``. Returns the stream's carried bytes and the
+    process's RSS after each piece."""
+    pieces = [synthetic_speech(PIECE_S, seed=s) for s in range(3)]
+    process = psutil.Process()
+    carried, rss = [], []
+    for k in range(int(HOUR_S / PIECE_S)):
+        stream.accept_waveform(16000, pieces[k % len(pieces)])
+        while recognizer.is_ready(stream):
+            recognizer.decode(stream)
+            if recognizer.is_endpoint(stream):
+                recognizer.reset(stream)
+        carried.append(stream.buffer_bytes())
+        rss.append(process.memory_info().rss)
+        after_piece()
+    return carried, rss
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("skip_policy", [SkipPolicy.RECOMPUTE, SkipPolicy.COPY])
 def test_memory_stays_flat_over_an_hour_of_audio(tiny_pretrained, skip_policy: SkipPolicy) -> None:
@@ -22,18 +41,8 @@ def test_memory_stays_flat_over_an_hour_of_audio(tiny_pretrained, skip_policy: S
                              endpoint=EndpointConfig(rule3=EndpointRule(False, 0.0, 20.0)))
     recognizer = Recognizer(tiny_pretrained, config)
     stream = recognizer.create_stream()
-    pieces = [synthetic_speech(PIECE_S, seed=s) for s in range(3)]
-    process = psutil.Process()
-    carried, encoder, rss = [], [], []
-    for k in range(int(HOUR_S / PIECE_S)):
-        stream.accept_waveform(16000, pieces[k % len(pieces)])
-        while recognizer.is_ready(stream):
-            recognizer.decode(stream)
-            if recognizer.is_endpoint(stream):
-                recognizer.reset(stream)
-        carried.append(stream.buffer_bytes())
-        encoder.append(stream.encoder_state.memory_bytes())
-        rss.append(process.memory_info().rss)
+    encoder: list[int] = []
+    carried, rss = _stream_an_hour(recognizer, stream, lambda: encoder.append(stream.encoder_state.memory_bytes()))
     warm = int(300 / PIECE_S)  # after five minutes
     assert stream.frames_done >= HOUR_S * 25 - 32
     assert max(encoder[warm:]) <= max(encoder[:warm]) < 200_000
@@ -61,18 +70,9 @@ def test_memory_stays_flat_with_beam_search_and_an_lm(tiny_pretrained, tokenizer
                              endpoint=EndpointConfig(rule3=EndpointRule(False, 0.0, 20.0)))
     recognizer = Recognizer(tiny_pretrained, config, lm=lm)
     stream = recognizer.create_stream()
-    pieces = [synthetic_speech(PIECE_S, seed=s) for s in range(3)]
-    process = psutil.Process()
-    carried, rss = [], []
-    for k in range(int(HOUR_S / PIECE_S)):
-        stream.accept_waveform(16000, pieces[k % len(pieces)])
-        while recognizer.is_ready(stream):
-            recognizer.decode(stream)
-            if recognizer.is_endpoint(stream):
-                recognizer.reset(stream)
-        carried.append(stream.buffer_bytes())
-        rss.append(process.memory_info().rss)
-        assert len(stream.decoder._lm) <= 64 * config.beam + config.beam
+    lm_scores: list[int] = []
+    carried, rss = _stream_an_hour(recognizer, stream, lambda: lm_scores.append(len(stream.decoder._lm)))
+    assert max(lm_scores) <= 64 * config.beam + config.beam
     warm = int(300 / PIECE_S)
     assert len(stream.segments) >= HOUR_S / 21
     assert max(carried[warm:]) <= 1.25 * max(carried[:warm])  # beams differ per segment; no growth
