@@ -100,9 +100,13 @@ def build_recognizer(args: argparse.Namespace, config: Any = None, **kwargs: Any
     """Model, LM and settings (``config``, default :func:`build_config`) as a Recognizer
     (``kwargs``: clock, cpu_load).
 
-    The LM is ``--lm``, else the shipped one with the shipped model, unless ``--no-lm`` or
-    ``--decoding greedy``; with an LM the decoding is beam search."""
+    The LM is ``--lm``, else the shipped one with the shipped model, unless ``--no-lm`` or greedy
+    decoding is asked for (``--decoding greedy``, or ``decoding: greedy`` in ``--config``); with an
+    LM the decoding is beam search."""
     import dataclasses
+    from pathlib import Path
+
+    import yaml
 
     from asr_ee.config import ConfigError
     from asr_ee.pretrained import load_pretrained, resolve_lm
@@ -112,11 +116,14 @@ def build_recognizer(args: argparse.Namespace, config: Any = None, **kwargs: Any
     pretrained = load_pretrained(args.model)
     if args.no_lm and args.lm:
         raise ConfigError("--lm and --no-lm contradict each other")
+    greedy = args.decoding == "greedy" or (args.decoding is None and args.config is not None and
+                                           (yaml.safe_load(Path(args.config).read_text()) or {}).get("decoding") == "greedy")
     lm = None
     if not args.no_lm:
-        if getattr(args, "decoding", None) == "greedy":
+        if greedy:
             if args.lm:
-                raise ConfigError("--decoding greedy cannot use a language model: drop --lm or use --decoding beam")
+                raise ConfigError("greedy decoding (--decoding greedy, or decoding: greedy in --config) cannot use a "
+                                  "language model: drop --lm or decode with beam")
         else:
             lm = resolve_lm(args.lm, pretrained)
     if lm is not None:

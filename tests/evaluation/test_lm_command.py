@@ -64,7 +64,7 @@ def test_transcribe_with_the_lm(lm_path: Path, overfit_model, capsys: pytest.Cap
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--decoding", "greedy"], "--decoding greedy cannot use a language model"),
+    (["--decoding", "greedy"], "cannot use a language model"),
     (["--no-lm"], "--lm and --no-lm contradict"),
 ])
 def test_transcribe_lm_option_conflicts(extra: list[str], message: str, lm_path: Path, overfit_model,
@@ -72,6 +72,16 @@ def test_transcribe_lm_option_conflicts(extra: list[str], message: str, lm_path:
     argv = ["transcribe", "--model", str(overfit_model.path), "--lm", str(lm_path), *extra, str(overfit_model.wavs[0])]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_greedy_config_file_keeps_the_lm_out(lm_path: Path, overfit_model, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "greedy.yaml").write_text("decoding: greedy\n")
+    argv = ["transcribe", "--model", str(overfit_model.path), "--config", str(tmp_path / "greedy.yaml"),
+            str(overfit_model.wavs[0])]
+    assert main(argv + ["--lm", str(lm_path)]) == 2
+    assert "cannot use a language model" in capsys.readouterr().err
+    assert main(argv) == 0
 
 
 def test_an_lm_of_another_tokenizer_is_refused(lm_path: Path, eval_model: Path, eval_data, tmp_path: Path,
