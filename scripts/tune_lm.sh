@@ -12,7 +12,7 @@ lm=${5:-exp/small/lm.pt}
 for pair in $pairs; do
   weight=${pair%%:*}; bonus=${pair##*:}
   .venv/bin/asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$model" --decoding lm --lm "$lm" \
-    --lm-weight "$weight" --length-bonus "$bonus" --criteria fixed --quiet --no-plot \
+    --lm-weight "$weight" --length-bonus "$bonus" --criteria fixed --threads 1 --quiet --no-plot \
     --output-dir "$out/w${weight}_b${bonus}" > /dev/null
 done
 .venv/bin/python - "$out" $pairs <<'EOF'
