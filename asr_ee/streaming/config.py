@@ -94,6 +94,8 @@ class ControllerConfig:
         cpu_drop: when the CPU load of other processes has fallen by this much since a raise was
             taken back, the cause of the failure is gone: the wait returns to ``raise_after_chunks``.
         min_exit_index: the cap never goes below this exit index (0 = the first exit).
+        scale_beam: with beam search, the beam narrows with the cap (``beam * (cap + 1) / exits``,
+            at least 1), so the decoder's cost falls under load along with the encoder's.
     """
 
     target_rtf: float = 0.7
@@ -106,6 +108,7 @@ class ControllerConfig:
     max_raise_after_chunks: int = 48
     cpu_drop: float = 0.3
     min_exit_index: int = 0
+    scale_beam: bool = True
 
     def __post_init__(self) -> None:
         if self.target_rtf <= 0 or self.latency_budget_ms <= 0:

@@ -190,12 +190,20 @@ class Recognizer:
             return start, self.clock(), []  # the input's last few fbank frames made no encoder frame
         chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
         for stream, (_, log_probs, _) in zip(streams, chosen):
+            if isinstance(stream.decoder, BeamStreamDecoder):
+                stream.decoder.beam = self._beam_width(group[0].cap)
             stream.decoder.accept(log_probs[0])  # (C, V)
         end = self.clock()
         fraction = self.cost.fraction(out.exit_index, out.blocks_run, self.config.skip_policy)
         for plan, (exit_index, _, value) in zip(group, chosen):
             self._record(plan, exit_index, value, end - start, frames, fraction)
         return start, end, [(s, frames) for s in streams]
+
+    def _beam_width(self, cap: int) -> int:
+        """The configured beam, narrowed in proportion to the cap when the controller scales it."""
+        if self.controller is None or not self.config.controller.scale_beam:
+            return self.config.beam
+        return max(1, round(self.config.beam * (cap + 1) / self.num_exits))
 
     def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: torch.Tensor,
                      decision: _BatchDecision | None) -> tuple[int, torch.Tensor, float | None]:

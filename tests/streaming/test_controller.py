@@ -137,6 +137,31 @@ def test_recognizer_lowers_the_cap_under_fake_load_and_raises_it_again(tiny_pret
     assert trace[-1].backlog_ms == pytest.approx(14000 - 71 * 4 * 40)  # all audio was accepted up front
 
 
+@pytest.mark.parametrize("scale_beam", [True, False])
+def test_the_beam_narrows_with_the_cap(tiny_pretrained, scale_beam: bool) -> None:
+    """Under load the beam search's width follows the cap (its cost is per hypothesis), and comes
+    back with it; with ``scale_beam: false`` it stays."""
+    clock, load = FakeClock(tick=0.01), {"value": 0.0}
+    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, decoding="beam", beam=8,
+                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000,
+                                                         scale_beam=scale_beam))
+    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: load["value"])
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synthetic_speech(8.0))
+    widths = []
+    for cpu, tick, chunks in [(0.0, 0.01, 4), (0.99, 0.09, 12), (0.0, 0.01, 16)]:
+        load["value"], clock.tick = cpu, tick
+        for _ in range(chunks):
+            recognizer.decode(stream)
+            widths.append((recognizer.result(stream).chunks[-1].cap, stream.decoder.beam))
+    layers = tiny_pretrained.encoder.cfg.exit_layers
+    if scale_beam:
+        assert all(beam == max(1, round(8 * (layers.index(cap) + 1) / len(layers))) for cap, beam in widths)
+        assert min(beam for _, beam in widths) < 8 and widths[-1][1] == 8
+    else:
+        assert {beam for _, beam in widths} == {8} and min(cap for cap, _ in widths) < layers[-1]
+
+
 def test_controller_keeps_a_realtime_backlog_bounded_where_full_depth_falls_behind(tiny_pretrained,
                                                                                    monkeypatch) -> None:
     """Simulated real time on a fake clock: every encoder block costs 50 ms of a 160 ms chunk, so
