@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NgramLM", "LMState", "build_ngram", "load_lm", "DEFAULT_LM_WEIGHT", "DEFAULT_LENGTH_BONUS"]
 
-# Shallow-fusion defaults, tuned on the offline corpus's dev split with the shipped model (README).
+# Shallow-fusion defaults, chosen on the offline corpus's dev split (README, "Language model").
 DEFAULT_LM_WEIGHT = 0.8
 DEFAULT_LENGTH_BONUS = 2.0
 
