@@ -54,13 +54,18 @@ def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None
     return Pretrained(encoder, tok, path, info)
 
 
-def resolve_lm(path: str | Path | None, pretrained: Pretrained) -> "NgramLM | None":
+def resolve_lm(path: str | Path | None, pretrained: Pretrained, *, required: bool = False) -> "NgramLM | None":
     """The LM to fuse: ``path`` if given, else the shipped one when the model is the shipped model
-    (another model's tokenizer would not match it), else None. Checked against the model's tokenizer."""
+    (another model's tokenizer would not match it), else None, or with ``required`` a ConfigError.
+    Checked against the model's tokenizer."""
+    from asr_ee.config import ConfigError
     from asr_ee.decoding.lm import load_lm
 
     if path is None:
         if pretrained.path.resolve() != DEFAULT_MODEL or not DEFAULT_LM.is_file():
+            if required:
+                raise ConfigError(f"model {pretrained.path} needs --lm PATH: the shipped LM goes with the shipped "
+                                  "model only (build one with `asr-ee lm`)")
             return None
         path = DEFAULT_LM
     lm = load_lm(path)

@@ -47,11 +47,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     utterances = from_cuts(args.manifest)[: args.limit]
     cfg = EvaluationConfig(decodings=DECODING_CHOICES[args.decoding], beam=args.beam,
                            batch_seconds=args.batch_seconds, chunk_frames=args.chunk_frames)
-    lm = None
-    if "lm" in cfg.decodings:
-        lm = resolve_lm(args.lm, pretrained)
-        if lm is None:
-            raise ConfigError("the 'lm' decoding needs --lm PATH for a model other than the shipped one")
+    lm = resolve_lm(args.lm, pretrained, required=True) if "lm" in cfg.decodings else None
     summary = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm).summary
     first = summary["settings"]["decodings"][0]
     return {"model": str(pretrained.path), "manifest": args.manifest, "utterances": summary["num_evaluated"],

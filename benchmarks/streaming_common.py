@@ -100,10 +100,8 @@ def load_lm_arg(args: argparse.Namespace, pretrained: Pretrained) -> NgramLM | N
     if args.lm is None:
         return None
     try:
-        lm = resolve_lm(args.lm or None, pretrained)
+        lm = resolve_lm(args.lm or None, pretrained, required=True)
     except ConfigError as e:
         sys.exit(f"error: {e}")
-    if lm is None:
-        sys.exit("error: no shipped LM for this model: give --lm PATH")
     print(f"language model {args.lm or DEFAULT_LM} fused in beam search")
     return lm

@@ -132,10 +132,7 @@ def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, Ng
     cfg.policies(pretrained.encoder.num_exits)  # validate fixed thresholds before any work
     lm = None
     if "lm" in cfg.decodings:
-        lm = resolve_lm(args.lm, pretrained)
-        if lm is None:
-            raise ConfigError("--decoding with 'lm' needs --lm PATH for a model other than the shipped one "
-                              "(build one with `asr-ee lm`)")
+        lm = resolve_lm(args.lm, pretrained, required=True)
     elif args.lm is not None:
         raise ConfigError("--lm is used by the 'lm' decoding: add --decoding lm (or greedy+lm, all)")
     return cfg, pretrained, lm, utterances[: args.limit], inputs

@@ -138,6 +138,14 @@ def restrict_to_top_words(sentences: Sequence[str], top_k: int) -> tuple[list[st
     return [s for s in sentences if all(w in allowed for w in s.split())], vocabulary
 
 
+def _raw_sentences(sources: Sequence[str], fortunes_dir: Path, wordnet_dir: Path) -> Iterator[str]:
+    """Candidate sentences of the chosen sources, in source order (not yet cleaned)."""
+    if "fortunes" in sources:
+        yield from read_fortunes(fortunes_dir)
+    if "wordnet" in sources:
+        yield from read_wordnet_examples(wordnet_dir)
+
+
 def load_sentences(top_k: int, *, min_words: int = 4, max_words: int = 20,
                    sources: Sequence[str] = SOURCES, fortunes_dir: Path = FORTUNES_DIR,
                    wordnet_dir: Path = WORDNET_DIR) -> SentenceCorpus:
@@ -146,13 +154,8 @@ def load_sentences(top_k: int, *, min_words: int = 4, max_words: int = 20,
     if unknown:
         raise ValueError(f"unknown text source(s) {unknown}; choose from {list(SOURCES)}")
 
-    def raw() -> Iterator[str]:
-        if "fortunes" in sources:
-            yield from read_fortunes(fortunes_dir)
-        if "wordnet" in sources:
-            yield from read_wordnet_examples(wordnet_dir)
-
-    sentences, candidates, skipped = clean_sentences(raw(), min_words=min_words,
+    sentences, candidates, skipped = clean_sentences(_raw_sentences(sources, fortunes_dir, wordnet_dir),
+                                                     min_words=min_words,
                                                      max_words=max_words)
     kept, vocabulary = restrict_to_top_words(sentences, top_k)
     skipped["outside_top_words"] = len(sentences) - len(kept)
@@ -177,15 +180,9 @@ def lm_sentences(exclude: Iterable[str], *, given: Sequence[str] | None = None, 
         else:
             banned_runs.update(words[i:i + span] for i in range(len(words) - span + 1))
     lengths = sorted({len(r) for r in banned_runs})
-
-    def raw() -> Iterator[str]:
-        if "fortunes" in sources:
-            yield from read_fortunes(fortunes_dir)
-        if "wordnet" in sources:
-            yield from read_wordnet_examples(wordnet_dir)
-
     if given is None:
-        sentences, candidates, _ = clean_sentences(raw(), min_words=1, max_words=10_000)
+        sentences, candidates, _ = clean_sentences(_raw_sentences(sources, fortunes_dir, wordnet_dir),
+                                                   min_words=1, max_words=10_000)
     else:  # the caller's text as it is (repeats carry frequency), empty lines dropped
         sentences = [s for s in given if s.strip()]
         candidates = len(given)

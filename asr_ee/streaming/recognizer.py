@@ -189,9 +189,10 @@ class Recognizer:
         if frames == 0:
             return start, self.clock(), []  # the input's last few fbank frames made no encoder frame
         chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
+        beam = self._beam_width(group[0].cap)
         for stream, (_, log_probs, _) in zip(streams, chosen):
             if isinstance(stream.decoder, BeamStreamDecoder):
-                stream.decoder.beam = self._beam_width(group[0].cap)
+                stream.decoder.beam = beam
             stream.decoder.accept(log_probs[0])  # (C, V)
         end = self.clock()
         fraction = self.cost.fraction(out.exit_index, out.blocks_run, self.config.skip_policy)
