@@ -116,6 +116,12 @@ class BeamStreamDecoder:
         return total + self.lm_weight * self._lm_of(prefix)[0] + self.length_bonus * len(prefix)
 
     def _step(self, lps: list[float], ids: list[int]) -> None:
+        if len(ids) == 1 and ids[0] == self.blank:
+            # Only blank survives pruning: every prefix gains the same log-prob, so the ranking
+            # (already sorted, at most `beam` long) stands; the full step below gives the same beams.
+            lp = lps[0]
+            self.beams = {p: (_logaddexp(pb, pnb) + lp, -math.inf) for p, (pb, pnb) in self.beams.items()}
+            return
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
         for prefix, (pb, pnb) in self.beams.items():
             total = _logaddexp(pb, pnb)

@@ -139,3 +139,65 @@ def test_lm_row_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         for b in range(1, V):
             lm.row((a, b, 1))
     assert len(lm._rows) <= 10
+
+
+def _reference_beams(lp: torch.Tensor, beam: int, lm=None, lm_weight: float = 0.0, length_bonus: float = 0.0,
+                     prune_top_k: int = 8, prune_log_ratio: float = 10.0) -> dict:
+    """Textbook CTC prefix beam search, every frame a full step (no shortcut for blank-only
+    frames), scores and LM sums recomputed from scratch: what BeamStreamDecoder must equal."""
+    def lae(a: float, b: float) -> float:
+        return a if b == -math.inf else b if a == -math.inf else max(a, b) + math.log1p(math.exp(-abs(a - b)))
+
+    def lm_sum(prefix: tuple) -> float:
+        state, total = lm.start(), 0.0
+        for t in prefix:
+            total += lm.log_prob(state, t)
+            state = lm.advance(state, t)
+        return total
+
+    def score(prefix: tuple, pb: float, pnb: float) -> float:
+        s = lae(pb, pnb)
+        return s if lm is None else s + lm_weight * lm_sum(prefix) + length_bonus * len(prefix)
+
+    beams = {(): (0.0, -math.inf)}
+    for row in lp:
+        top_lp, top_ids = row.topk(prune_top_k)
+        cands = [(a, b) for a, b in zip(top_lp.tolist(), top_ids.tolist()) if a >= top_lp[0].item() - prune_log_ratio]
+        nxt: dict = {}
+        for prefix, (pb, pnb) in beams.items():
+            for p, tok in cands:
+                if tok == 0:
+                    b, nb = nxt.get(prefix, (-math.inf, -math.inf))
+                    nxt[prefix] = (lae(b, lae(pb, pnb) + p), nb)
+                    continue
+                ext = prefix + (tok,)
+                b, nb = nxt.get(ext, (-math.inf, -math.inf))
+                if prefix and tok == prefix[-1]:
+                    nxt[ext] = (b, lae(nb, pb + p))
+                    b2, nb2 = nxt.get(prefix, (-math.inf, -math.inf))
+                    nxt[prefix] = (b2, lae(nb2, pnb + p))
+                else:
+                    nxt[ext] = (b, lae(nb, lae(pb, pnb) + p))
+        beams = dict(sorted(nxt.items(), key=lambda kv: score(kv[0], *kv[1]), reverse=True)[:beam])
+    return beams
+
+
+@pytest.mark.parametrize("with_lm", [False, True])
+def test_beam_search_equals_the_textbook_search_on_confident_blank_frames(with_lm: bool) -> None:
+    """Frames where only blank survives pruning take a shortcut in BeamStreamDecoder; on posteriors
+    with many such frames the beams (prefixes, both log-probs) equal the full search's."""
+    lm = build_ngram(_corpus(), V, order=3) if with_lm else None
+    torch.manual_seed(1)
+    logits = torch.randn(60, V).mul(3)
+    confident = torch.rand(60) < 0.5
+    logits[confident, 0] += 30.0            # blank far ahead: the others fall outside the 10-nat window
+    lp = logits.log_softmax(-1)
+    decoder = BeamStreamDecoder(beam=5, lm=lm, lm_weight=0.7 if lm else 0.0, length_bonus=1.0 if lm else 0.0)
+    for start in range(0, 60, 8):
+        decoder.accept(lp[start:start + 8])
+    expected = _reference_beams(lp, 5, lm, 0.7 if lm else 0.0, 1.0 if lm else 0.0)
+    assert list(decoder.beams) == list(expected)
+    for prefix, (pb, pnb) in expected.items():
+        assert decoder.beams[prefix][0] == pytest.approx(pb, abs=1e-9)
+        assert decoder.beams[prefix][1] == pytest.approx(pnb, abs=1e-9)
+    assert len(decoder.tokens) > 3
