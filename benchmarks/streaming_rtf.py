@@ -100,10 +100,13 @@ def _configs(args: argparse.Namespace, num_exits: int) -> list[tuple[str, Stream
         configs += [(f"fixed exit {k}", StreamingConfig(criterion=ExitCriterion("fixed", k),
                                                        skip_policy=SkipPolicy.RECOMPUTE, **base))
                     for k in range(num_exits - 1)]
-    for threshold in args.thresholds:
-        for policy in args.policies:
-            criterion = ExitCriterion(args.criterion, threshold)
-            configs.append((str(criterion), StreamingConfig(criterion=criterion, skip_policy=policy, **base)))
+    for max_layer in args.max_exit_layers:
+        suffix = "" if max_layer is None else f" <=L{max_layer}"
+        for threshold in args.thresholds:
+            for policy in args.policies:
+                criterion = ExitCriterion(args.criterion, threshold)
+                configs.append((str(criterion) + suffix, StreamingConfig(
+                    criterion=criterion, skip_policy=policy, max_exit_layer=max_layer, **base)))
     return configs
 
 
@@ -187,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policies", type=lambda s: [SkipPolicy(x) for x in s.split(",")],
                         default=[SkipPolicy.COPY, SkipPolicy.RECOMPUTE],
                         help="skip policies for the dynamic runs (default copy,recompute)")
+    parser.add_argument("--max-exit-layers", default=[None],
+                        type=lambda s: [None if x == "last" else int(x) for x in s.split(",")],
+                        help="comma-separated deepest exits for the dynamic runs, each a layer number or "
+                             "'last' (default: last); e.g. last,10")
     parser.add_argument("--per-exit", action="store_true",
                         help="also every exit at a fixed depth (recompute: nothing spent above the exit)")
     parser.add_argument("--json-out", help="write the figures as JSON")

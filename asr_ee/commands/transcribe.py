@@ -52,6 +52,8 @@ def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGrou
                    help="exit criterion ('none': every chunk to the cap)")
     p.add_argument("--threshold", type=float, help="criterion threshold (exit index for 'fixed')")
     p.add_argument("--skip-policy", choices=["copy", "recompute"], help="state of layers a chunk skipped")
+    p.add_argument("--max-exit-layer", type=int,
+                   help="deepest exit any chunk may reach (a layer number; default: the last exit)")
     p.add_argument("--decoding", choices=["greedy", "beam"],
                    help="default: beam when a language model is used (the shipped one with the shipped model)")
     p.add_argument("--beam", type=int, help="beam width (implies --decoding beam)")
@@ -73,7 +75,8 @@ def build_config(args: argparse.Namespace):
 
     cfg = load_yaml(StreamingConfig, args.config) if args.config else StreamingConfig()
     data: dict[str, Any] = cfg.to_dict()
-    for key in ("chunk_frames", "left_context_chunks", "skip_policy", "decoding", "beam", "lm_weight", "length_bonus"):
+    for key in ("chunk_frames", "left_context_chunks", "skip_policy", "max_exit_layer", "decoding", "beam",
+                "lm_weight", "length_bonus"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     if args.beam is not None and args.decoding is None:

@@ -142,6 +142,8 @@ class StreamingConfig:
         length_bonus: per-token bonus offsetting the LM's cost (``beam`` with an LM).
         endpoint: endpoint rules; None = never an endpoint.
         controller: live compute-load controller; None = no cap (every exit allowed).
+        max_exit_layer: the deepest exit any chunk may reach (a layer number that is one of the
+            model's exits); None = the last exit. The criterion and the controller work below it.
         max_trace_chunks: keep only the last N chunk records per segment; None keeps them all.
     """
 
@@ -155,6 +157,7 @@ class StreamingConfig:
     length_bonus: float = DEFAULT_LENGTH_BONUS
     endpoint: EndpointConfig | None = field(default_factory=EndpointConfig)
     controller: ControllerConfig | None = field(default_factory=ControllerConfig)
+    max_exit_layer: int | None = None
     max_trace_chunks: int | None = None
 
     def __post_init__(self) -> None:
@@ -170,6 +173,8 @@ class StreamingConfig:
                               f"{[p.value for p in SkipPolicy]}") from None
         if self.beam < 1:
             raise ConfigError(f"beam must be >= 1, got {self.beam}")
+        if self.max_exit_layer is not None and self.max_exit_layer < 1:
+            raise ConfigError(f"max_exit_layer must be a layer number >= 1 or null, got {self.max_exit_layer}")
         if self.max_trace_chunks is not None and self.max_trace_chunks < 1:
             raise ConfigError(f"max_trace_chunks must be >= 1 or null, got {self.max_trace_chunks}")
 

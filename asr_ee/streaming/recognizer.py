@@ -101,13 +101,24 @@ class Recognizer:
                 raise ConfigError("a language model is fused in beam search: set decoding 'beam' (or drop the LM)")
             lm.check_tokenizer(self.tokenizer)
         self.num_exits = self.encoder.num_exits
+        self.top = self._top_exit(list(cfg.exit_layers))
         chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
         self.controller = None if self.config.controller is None else \
-            LoadController(self.config.controller, self.num_exits, chunk_ms=chunk_ms)
+            LoadController(self.config.controller, self.top + 1, chunk_ms=chunk_ms)
         if cpu_load is None:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
         self.cpu_load = cpu_load
         self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
+
+    def _top_exit(self, layers: list[int]) -> int:
+        """Index of the deepest exit a chunk may reach (``max_exit_layer``, else the last)."""
+        wanted = self.config.max_exit_layer
+        if wanted is None:
+            return len(layers) - 1
+        if wanted not in layers:
+            raise ConfigError(f"max_exit_layer {wanted} is not an exit of this model (exits at layers "
+                              f"{', '.join(map(str, layers))})")
+        return layers.index(wanted)
 
     # ------------------------------------------------------------------ streams
     def create_stream(self) -> Stream:
@@ -159,7 +170,7 @@ class Recognizer:
         feed = stream.next_feed_frames()
         assert feed is not None
         reading = LoadReading(rtf=None, backlog_ms=stream.backlog_ms, cpu_load=cpu_load)
-        cap = self.num_exits - 1
+        cap = self.top
         if self.controller is not None and stream.controller_state is not None:
             reading = LoadReading(stream.controller_state.recent_rtf(), reading.backlog_ms, cpu_load)
             cap = self.controller.next_cap(stream.controller_state, reading)
@@ -204,7 +215,7 @@ class Recognizer:
         """The configured beam, narrowed in proportion to the cap when the controller scales it."""
         if self.controller is None or not self.config.controller.scale_beam:
             return self.config.beam
-        return max(1, round(self.config.beam * (cap + 1) / self.num_exits))
+        return max(1, round(self.config.beam * (cap + 1) / (self.top + 1)))
 
     def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: torch.Tensor,
                      decision: _BatchDecision | None) -> tuple[int, torch.Tensor, float | None]:

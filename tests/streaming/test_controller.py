@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from asr_ee.config import ConfigError
+from asr_ee.exits.criteria import ExitCriterion
 from asr_ee.models import SkipPolicy
 from asr_ee.streaming import ControllerConfig, LoadController, LoadReading, Recognizer, StreamingConfig
 from asr_ee.streaming.controller import CpuLoadMonitor
@@ -208,3 +210,39 @@ def test_cpu_load_monitor_counts_other_processes_only(monkeypatch) -> None:
     assert monitor() == pytest.approx(0.3)  # cached within min_interval_s
     now["t"] = 2.5
     assert monitor() == 0.0               # 30 % of the machine, all ours
+
+
+def test_max_exit_layer_is_the_ceiling_of_criterion_and_controller(tiny_pretrained) -> None:
+    """``max_exit_layer`` 3 (exit index 2 of 4): with no criterion every chunk stops there and the
+    stream equals a fixed exit 2 stream; the controller's cap starts, drops and rises below it; the
+    beam narrows relative to it."""
+    audio = synthetic_speech(6.0)
+    base = dict(chunk_frames=4, endpoint=None, skip_policy=SkipPolicy.COPY, controller=None)
+    capped = run_stream(Recognizer(tiny_pretrained, StreamingConfig(criterion=None, max_exit_layer=3, **base)), audio)
+    fixed = run_stream(Recognizer(tiny_pretrained, StreamingConfig(criterion=ExitCriterion("fixed", 2), **base)),
+                       audio)
+    assert {c.exit_layer for c in capped.chunks} == {3} and {c.cap for c in capped.chunks} == {3}
+    assert capped.text == fixed.text and [c.exit_layer for c in capped.chunks] == [c.exit_layer for c in fixed.chunks]
+    assert [c.compute_fraction for c in capped.chunks] == [c.compute_fraction for c in fixed.chunks]
+
+    clock, load = FakeClock(tick=0.01), {"value": 0.0}
+    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, decoding="beam", beam=6, max_exit_layer=3,
+                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000))
+    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: load["value"])
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synthetic_speech(8.0))
+    seen = []
+    for cpu, tick, chunks in [(0.0, 0.01, 4), (0.99, 0.09, 12), (0.0, 0.01, 16)]:
+        load["value"], clock.tick = cpu, tick
+        for _ in range(chunks):
+            recognizer.decode(stream)
+            seen.append((recognizer.result(stream).chunks[-1].cap, stream.decoder.beam))
+    caps = [cap for cap, _ in seen]
+    assert caps[:4] == [3] * 4 and min(caps) == 1 and caps[-1] == 3 and max(caps) == 3
+    assert all(beam == max(1, round(6 * cap / 3)) for cap, beam in seen)  # exits 1..3 are indices 0..2
+
+
+@pytest.mark.parametrize("layer", [5, 0])
+def test_max_exit_layer_must_be_one_of_the_exits(tiny_pretrained, layer: int) -> None:
+    with pytest.raises(ConfigError, match="max_exit_layer"):
+        Recognizer(tiny_pretrained, StreamingConfig(max_exit_layer=layer, controller=None))

@@ -93,6 +93,7 @@ def test_transcribe_fails_only_when_nothing_could_be_transcribed(model_path, tmp
     (["--criterion", "fixed"], "needs --threshold"),
     (["--chunk-frames", "0"], "chunk_frames"),
     (["--model", "/nonexistent/model.pt"], "does not exist"),
+    (["--max-exit-layer", "7"], "max_exit_layer 7 is not an exit of this model (exits at layers 1, 2, 3, 4)"),
 ])
 def test_transcribe_reports_bad_options(model_path, wav_files, capsys, argv, message):
     base = ["transcribe", str(wav_files[0])]
@@ -148,3 +149,11 @@ def test_show_exits_prints_each_chunks_exit_layer(model_path, wav_files, capsys)
     expected_layer = load_pretrained(model_path).encoder.cfg.exit_layers[1]
     chunks = (int(2.3 * 100) - 3) // 16  # fbank frames -> 4-frame chunks of 40 ms
     assert layers == [str(expected_layer)] * len(layers) and abs(len(layers) - chunks) <= 1
+
+
+def test_max_exit_layer_caps_every_chunk(model_path, wav_files, capsys):
+    argv = ["transcribe", str(wav_files[0]), "--model", str(model_path), "--criterion", "none", "--no-controller",
+            "--max-exit-layer", "2", "--json"]
+    assert main(argv) == 0
+    (record,) = _lines(capsys.readouterr().out)
+    assert {c["exit_layer"] for c in record["chunks"]} == {2} and {c["cap"] for c in record["chunks"]} == {2}
