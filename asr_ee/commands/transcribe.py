@@ -107,22 +107,27 @@ def build_recognizer(args: argparse.Namespace, config: Any = None, **kwargs: Any
 
     The LM is ``--lm``, else the shipped one with the shipped model, unless ``--no-lm`` or greedy
     decoding is asked for (``--decoding greedy``, or ``decoding: greedy`` in ``--config``); with an
-    LM the decoding is beam search."""
+    LM the decoding is beam search. With the shipped model, streams stop at exit
+    ``SHIPPED_MAX_EXIT_LAYER`` unless ``--max-exit-layer`` or ``max_exit_layer`` in ``--config`` says
+    otherwise."""
     import dataclasses
     from pathlib import Path
 
     import yaml
 
     from asr_ee.config import ConfigError
-    from asr_ee.pretrained import load_pretrained, resolve_lm
+    from asr_ee.pretrained import DEFAULT_MODEL, SHIPPED_MAX_EXIT_LAYER, load_pretrained, resolve_lm
     from asr_ee.streaming import Recognizer
 
     config = config if config is not None else build_config(args)
     pretrained = load_pretrained(args.model)
     if args.no_lm and args.lm:
         raise ConfigError("--lm and --no-lm contradict each other")
-    greedy = args.decoding == "greedy" or (args.decoding is None and args.config is not None and
-                                           (yaml.safe_load(Path(args.config).read_text()) or {}).get("decoding") == "greedy")
+    from_file = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
+    greedy = args.decoding == "greedy" or (args.decoding is None and from_file.get("decoding") == "greedy")
+    if (pretrained.path.resolve() == DEFAULT_MODEL and args.max_exit_layer is None
+            and "max_exit_layer" not in from_file):
+        config = dataclasses.replace(config, max_exit_layer=SHIPPED_MAX_EXIT_LAYER)
     lm = None
     if not args.no_lm:
         if greedy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import soundfile as sf
 from asr_ee.audio import load_audio
 from asr_ee.checkpoint import export_model
 from asr_ee.cli import main
+from asr_ee.commands.transcribe import add_recognizer_arguments
 from asr_ee.config import to_dict
 from asr_ee.exits.criteria import ExitCriterion
 from asr_ee.models import SkipPolicy
@@ -157,3 +159,33 @@ def test_max_exit_layer_caps_every_chunk(model_path, wav_files, capsys):
     assert main(argv) == 0
     (record,) = _lines(capsys.readouterr().out)
     assert {c["exit_layer"] for c in record["chunks"]} == {2} and {c["cap"] for c in record["chunks"]} == {2}
+
+
+@pytest.mark.parametrize("extra, config_text, expected", [
+    ([], None, 10),                                   # the shipped model's own ceiling
+    (["--max-exit-layer", "12"], None, 12),           # told otherwise on the command line
+    ([], "max_exit_layer: null\n", None),             # or in the config file
+    ([], "chunk_frames: 8\n", 10),
+])
+def test_the_shipped_model_streams_up_to_its_ceiling_unless_told_otherwise(extra, config_text, expected, tmp_path):
+    from asr_ee.commands.transcribe import build_recognizer
+    from asr_ee.pretrained import SHIPPED_MAX_EXIT_LAYER
+
+    assert SHIPPED_MAX_EXIT_LAYER == 10
+    parser = argparse.ArgumentParser()
+    add_recognizer_arguments(parser)
+    if config_text is not None:
+        (tmp_path / "s.yaml").write_text(config_text)
+        extra = extra + ["--config", str(tmp_path / "s.yaml")]
+    recognizer = build_recognizer(parser.parse_args(extra + ["--no-lm", "--no-controller"]))
+    assert recognizer.config.max_exit_layer == expected
+    assert recognizer.top == (5 if expected in (None, 12) else 4)
+
+
+def test_other_models_stream_to_their_last_exit(model_path):
+    from asr_ee.commands.transcribe import build_recognizer
+
+    parser = argparse.ArgumentParser()
+    add_recognizer_arguments(parser)
+    recognizer = build_recognizer(parser.parse_args(["--model", str(model_path)]))
+    assert recognizer.config.max_exit_layer is None and recognizer.top == 3
