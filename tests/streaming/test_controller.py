@@ -139,23 +139,32 @@ def test_recognizer_lowers_the_cap_under_fake_load_and_raises_it_again(tiny_pret
     assert trace[-1].backlog_ms == pytest.approx(14000 - 71 * 4 * 40)  # all audio was accepted up front
 
 
-@pytest.mark.parametrize("scale_beam", [True, False])
-def test_the_beam_narrows_with_the_cap(tiny_pretrained, scale_beam: bool) -> None:
-    """Under load the beam search's width follows the cap (its cost is per hypothesis), and comes
-    back with it; with ``scale_beam: false`` it stays."""
+def _caps_and_beams_through_a_busy_phase(pretrained, beam: int, scale_beam: bool = True,
+                                         max_exit_layer: int | None = None) -> list[tuple[int, int]]:
+    """(cap, beam width) per chunk of a beam-search stream: 4 calm chunks, 12 on a busy machine
+    with RTF 0.56, 16 calm again (fake clock and CPU load)."""
     clock, load = FakeClock(tick=0.01), {"value": 0.0}
-    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, decoding="beam", beam=8,
+    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, decoding="beam", beam=beam,
+                             max_exit_layer=max_exit_layer,
                              controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000,
                                                          scale_beam=scale_beam))
-    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: load["value"])
+    recognizer = Recognizer(pretrained, config, clock=clock, cpu_load=lambda: load["value"])
     stream = recognizer.create_stream()
     stream.accept_waveform(16000, synthetic_speech(8.0))
-    widths = []
+    seen = []
     for cpu, tick, chunks in [(0.0, 0.01, 4), (0.99, 0.09, 12), (0.0, 0.01, 16)]:
         load["value"], clock.tick = cpu, tick
         for _ in range(chunks):
             recognizer.decode(stream)
-            widths.append((recognizer.result(stream).chunks[-1].cap, stream.decoder.beam))
+            seen.append((recognizer.result(stream).chunks[-1].cap, stream.decoder.beam))
+    return seen
+
+
+@pytest.mark.parametrize("scale_beam", [True, False])
+def test_the_beam_narrows_with_the_cap(tiny_pretrained, scale_beam: bool) -> None:
+    """Under load the beam search's width follows the cap (its cost is per hypothesis), and comes
+    back with it; with ``scale_beam: false`` it stays."""
+    widths = _caps_and_beams_through_a_busy_phase(tiny_pretrained, beam=8, scale_beam=scale_beam)
     layers = tiny_pretrained.encoder.cfg.exit_layers
     if scale_beam:
         assert all(beam == max(1, round(8 * (layers.index(cap) + 1) / len(layers))) for cap, beam in widths)
@@ -225,18 +234,7 @@ def test_max_exit_layer_is_the_ceiling_of_criterion_and_controller(tiny_pretrain
     assert capped.text == fixed.text and [c.exit_layer for c in capped.chunks] == [c.exit_layer for c in fixed.chunks]
     assert [c.compute_fraction for c in capped.chunks] == [c.compute_fraction for c in fixed.chunks]
 
-    clock, load = FakeClock(tick=0.01), {"value": 0.0}
-    config = StreamingConfig(chunk_frames=4, criterion=None, endpoint=None, decoding="beam", beam=6, max_exit_layer=3,
-                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000))
-    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: load["value"])
-    stream = recognizer.create_stream()
-    stream.accept_waveform(16000, synthetic_speech(8.0))
-    seen = []
-    for cpu, tick, chunks in [(0.0, 0.01, 4), (0.99, 0.09, 12), (0.0, 0.01, 16)]:
-        load["value"], clock.tick = cpu, tick
-        for _ in range(chunks):
-            recognizer.decode(stream)
-            seen.append((recognizer.result(stream).chunks[-1].cap, stream.decoder.beam))
+    seen = _caps_and_beams_through_a_busy_phase(tiny_pretrained, beam=6, max_exit_layer=3)
     caps = [cap for cap, _ in seen]
     assert caps[:4] == [3] * 4 and min(caps) == 1 and caps[-1] == 3 and max(caps) == 3
     assert all(beam == max(1, round(6 * cap / 3)) for cap, beam in seen)  # exits 1..3 are indices 0..2
