@@ -18,12 +18,9 @@ from typing import Any
 __all__ = ["register", "add_recognizer_arguments", "build_config", "build_recognizer", "DEFAULT_THRESHOLDS"]
 
 # entropy and confidence: chosen on the shipped model's dev split streamed with the default copy
-# policy (benchmarks/streaming_rtf.py, README "Streaming"): the cheapest threshold costing less
-# than a tenth more WER than full depth (greedy: entropy 0.01 +7% at 86% of the compute, 0.02
-# +13.5% at 79%; confidence 0.99 +5.6% at 87%, 0.97 +19% at 78%). With the LM (the default
-# decoding since) and the current model: entropy 0.01 +9.3% at 86%, 0.02 +18.7% at 78%;
-# confidence 0.995 +4.1% at 90%, 0.99 +7.3% at 86%; so both stay. The others were chosen the same
-# way per chunk on the dev split of an earlier model.
+# policy (benchmarks/streaming_rtf.py; the figures of each shipped model are in README, "Streaming"):
+# the cheapest threshold costing less than a tenth more WER than full depth, rechecked with each
+# shipped model. The others were chosen the same way per chunk on the dev split of an earlier model.
 DEFAULT_THRESHOLDS = {"entropy": 0.01, "confidence": 0.99, "confidence_min": 0.9, "patience": 2.0}
 CHUNK_FIELDS = ("exit_layer", "criterion_value", "cap", "compute_ms", "backlog_ms", "cpu_load")
 

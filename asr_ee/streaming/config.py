@@ -95,7 +95,8 @@ class ControllerConfig:
             taken back, the cause of the failure is gone: the wait returns to ``raise_after_chunks``.
         min_exit_index: the cap never goes below this exit index (0 = the first exit).
         scale_beam: with beam search, the beam narrows with the cap (``beam * (cap + 1) / exits``,
-            at least 1), so the decoder's cost falls under load along with the encoder's.
+            exits up to ``max_exit_layer``, at least 1), so the decoder's cost falls under load along
+            with the encoder's.
     """
 
     target_rtf: float = 0.7

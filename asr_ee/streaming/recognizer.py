@@ -100,7 +100,6 @@ class Recognizer:
             if self.config.decoding != "beam":
                 raise ConfigError("a language model is fused in beam search: set decoding 'beam' (or drop the LM)")
             lm.check_tokenizer(self.tokenizer)
-        self.num_exits = self.encoder.num_exits
         self.top = self._top_exit(list(cfg.exit_layers))
         chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
         self.controller = None if self.config.controller is None else \
