@@ -55,30 +55,30 @@ class LayerState:
 
 
 def rotary_tables(positions: torch.Tensor, head_dim: int) -> torch.Tensor:
-    """Complex rotations (T, Dh/2) for absolute frame positions (angles computed in float64 so
-    hour-long streams keep full precision)."""
+    """Rotations (T, Dh/2, 2) for absolute frame positions: ``[..., 0]`` the cosines, ``[..., 1]``
+    the sines (angles computed in float64 so hour-long streams keep full precision; real-valued,
+    so the tables and the rotation export to ONNX)."""
     inv_freq = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64, device=positions.device)
                                   / head_dim))
     angles = positions.to(torch.float64)[:, None] * inv_freq[None, :]
-    return torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
+    return torch.stack([angles.cos(), angles.sin()], dim=-1).to(torch.float32)
 
 
 def _keep_last(x: torch.Tensor, frames: int | None) -> torch.Tensor:
-    """The last ``frames`` entries of x along dim 2 (all of them for None)."""
-    if frames is None or x.size(2) <= frames:
+    """The last ``frames`` entries of x along dim 2 (all of them for None). A negative-start slice
+    (clamped when x is shorter), so a traced graph keeps it for any cache length."""
+    if frames is None:
         return x
-    return x[:, :, x.size(2) - frames:]
+    return x[:, :, :0] if frames <= 0 else x[:, :, -frames:]
 
 
 def _rotate(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
-    """Rotate feature pairs (2i, 2i+1) of x (B, T, N, Dh) by the angles of rope (T, Dh/2).
-
-    Works on the projection's own layout (heads not yet moved forward), so the complex view
-    needs no copy."""
-    pairs = x.float().unflatten(-1, (-1, 2))
-    if pairs.stride(-1) != 1 or any(stride % 2 for stride in pairs.stride()[:-1]):
-        pairs = pairs.contiguous()
-    return torch.view_as_real(torch.view_as_complex(pairs) * rope[:, None, :]).flatten(-2).to(x.dtype)
+    """Rotate feature pairs (2i, 2i+1) of x (B, T, N, Dh) by the angles of rope (T, Dh/2, 2):
+    the complex product (x0 + i x1)(cos + i sin), written with real tensors."""
+    pairs = x.float().unflatten(-1, (-1, 2))  # (B, T, N, Dh/2, 2)
+    x0, x1 = pairs[..., 0], pairs[..., 1]
+    cos, sin = rope[:, None, :, 0], rope[:, None, :, 1]  # (T, 1, Dh/2)
+    return torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1).flatten(-2).to(x.dtype)
 
 
 class _FeedForward(nn.Module):
@@ -104,13 +104,21 @@ class _SelfAttention(nn.Module):
         self.in_proj = nn.Linear(d_model, 3 * d_model)
         self.out_proj = nn.Linear(d_model, d_model)
 
+    def _project(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Rows ``start:stop`` of the input projection applied to x (B, T, D). A quantized
+        projection (``torch.ao`` dynamic int8) has no weight tensor to slice: it projects all
+        rows and keeps the wanted ones."""
+        weight = getattr(self.in_proj, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            return F.linear(x, weight[start:stop], self.in_proj.bias[start:stop])
+        return self.in_proj(x)[..., start:stop]
+
     def project_kv(self, x: torch.Tensor, rope: torch.Tensor | None
                    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values (B, H, T, Dh) of normalized inputs x (B, T, D)."""
         d = x.size(-1)
-        k = F.linear(x, self.in_proj.weight[d:2 * d], self.in_proj.bias[d:2 * d])
-        v = F.linear(x, self.in_proj.weight[2 * d:], self.in_proj.bias[2 * d:])
-        k, v = (t.unflatten(-1, (self.num_heads, self.head_dim)) for t in (k, v))  # (B, T, H, Dh)
+        kv = self._project(x, d, 3 * d)  # (B, T, 2D)
+        k, v = (t.unflatten(-1, (self.num_heads, self.head_dim)) for t in (kv[..., :d], kv[..., d:]))  # (B, T, H, Dh)
         if self.rotary and rope is not None:
             k = _rotate(k, rope)
         return k.transpose(1, 2), v.transpose(1, 2)
@@ -127,7 +135,7 @@ class _SelfAttention(nn.Module):
         proj = self.in_proj(x)  # (B, T, 3D)
         d = x.size(-1)
         if kv_x is not None:
-            proj = torch.cat([proj[..., :d], F.linear(kv_x, self.in_proj.weight[d:], self.in_proj.bias[d:])], dim=-1)
+            proj = torch.cat([proj[..., :d], self._project(kv_x, d, 3 * d)], dim=-1)
         qk = proj[..., :2 * d].unflatten(-1, (2 * self.num_heads, self.head_dim))  # (B, T, 2H, Dh)
         if self.rotary and rope is not None:
             qk = _rotate(qk, rope)

@@ -23,6 +23,9 @@ __all__ = ["SplitBranch", "downsample2x", "upsample2x"]
 def downsample2x(x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Average frame pairs: (B, T, D) -> (B, T2, D); a lone last frame (odd length) is kept as is.
     Padded frames (beyond ``lengths``) never mix into valid ones."""
+    if lengths is None:  # streaming: no padding; written without shape branches, so it traces to ONNX
+        odd = torch.cat([x, x[:, -1:]], dim=1)[:, 1::2]  # a lone last frame pairs with itself
+        return (x[:, 0::2] + odd) / 2, None
     frames = x.size(1)
     valid = torch.ones(x.shape[:2], dtype=x.dtype, device=x.device) if lengths is None else \
         (torch.arange(frames, device=x.device)[None] < lengths[:, None]).to(x.dtype)
@@ -36,7 +39,7 @@ def downsample2x(x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[
 
 def upsample2x(y: torch.Tensor, frames: int) -> torch.Tensor:
     """(B, T2, D) -> (B, frames, D) by repeating each frame twice."""
-    return y.repeat_interleave(2, dim=1)[:, :frames]
+    return y.unsqueeze(2).expand(-1, -1, 2, -1).flatten(1, 2)[:, :frames]
 
 
 def _half(frames: int | None) -> int | None:
