@@ -34,7 +34,7 @@ from streaming_common import TestAudio, add_common_args, load_inputs, load_lm_ar
 
 from asr_ee.decoding.lm import NgramLM  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
-from asr_ee.exits.criteria import ExitCriterion  # noqa: E402
+from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion  # noqa: E402
 from asr_ee.pretrained import Pretrained  # noqa: E402
 from asr_ee.streaming import ChunkRecord, ControllerConfig, Recognizer, StreamingConfig  # noqa: E402
 from asr_ee.streaming.simulate import run_streams  # noqa: E402
@@ -213,10 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burners", type=int, default=2 * (os.cpu_count() or 1), help="CPU-burning processes")
     parser.add_argument("--load", type=lambda s: tuple(float(x) for x in s.split(",")), default=(0.25, 0.6),
                         help="load phase as fractions of --seconds (start,end)")
-    parser.add_argument("--criterion", default="entropy",
-                        choices=["entropy", "confidence", "confidence_min", "patience"])
+    parser.add_argument("--criterion", default="entropy", choices=sorted(DEFAULT_THRESHOLDS))
     parser.add_argument("--threshold", type=float, default=None,
-                        help="default: the criterion's default threshold in asr-ee transcribe")
+                        help="default: the criterion's default threshold (asr_ee.exits.criteria.CRITERIA)")
     parser.add_argument("--latency-budget-ms", type=float, default=1000.0)
     parser.add_argument("--batch", action="store_true",
                         help="stack the streams into one infer call (a server) instead of decoding them one by "
@@ -225,7 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.set_defaults(limit=60)
     args = parser.parse_args(argv)
     if args.threshold is None:
-        from asr_ee.commands.transcribe import DEFAULT_THRESHOLDS
         args.threshold = DEFAULT_THRESHOLDS[args.criterion]
     pretrained, audio = load_inputs(args)
     lm = load_lm_arg(args, pretrained)

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr_ee.exits.criteria import CRITERION_NAMES
+
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
     from asr_ee.evaluation import EvaluationConfig
@@ -54,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attention", choices=["full", "chunk"], default="full",
                    help="full context, or the streaming chunk mask of --chunk-frames/--left-context-chunks")
     p.add_argument("--left-context-chunks", type=int, help="with --attention chunk: left context (default: all)")
-    p.add_argument("--criteria", help="comma-separated subset of entropy,confidence,confidence_min,patience,"
-                                      "fixed,oracle (default: all)")
+    p.add_argument("--criteria", help=f"comma-separated subset of {','.join(CRITERION_NAMES)},oracle "
+                                      "(default: all)")
     p.add_argument("--thresholds", action="append", default=[], metavar="CRITERION=V1,V2,...",
                    help="replace a criterion's threshold sweep, e.g. entropy=0.05,0.1 (repeatable)")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.checkpoint import CheckpointError
     from asr_ee.config import ConfigError
     from asr_ee.evaluation import evaluate
-    from asr_ee.evaluation_report import write_outputs
+    from asr_ee.evaluation.report import write_outputs
     from asr_ee.inputs import InputError
 
     try:

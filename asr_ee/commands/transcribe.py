@@ -15,13 +15,10 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["register", "add_recognizer_arguments", "build_config", "build_recognizer", "DEFAULT_THRESHOLDS"]
+from asr_ee.exits.criteria import CRITERION_NAMES, DEFAULT_THRESHOLDS
 
-# entropy and confidence: chosen on the shipped model's dev split streamed with the default copy
-# policy (benchmarks/streaming_rtf.py; the figures of each shipped model are in README, "Streaming"):
-# the cheapest threshold costing less than a tenth more WER than full depth, rechecked with each
-# shipped model. The others were chosen the same way per chunk on the dev split of an earlier model.
-DEFAULT_THRESHOLDS = {"entropy": 0.01, "confidence": 0.99, "confidence_min": 0.9, "patience": 2.0}
+__all__ = ["register", "add_recognizer_arguments", "build_config", "build_recognizer"]
+
 CHUNK_FIELDS = ("exit_layer", "criterion_value", "cap", "compute_ms", "backlog_ms", "cpu_load")
 
 
@@ -45,7 +42,7 @@ def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGrou
     p.add_argument("--config", help="YAML file of StreamingConfig keys (options below override it)")
     p.add_argument("--chunk-frames", type=int, help="encoder frames (40 ms) per chunk")
     p.add_argument("--left-context-chunks", type=int, help="chunks of attention cache")
-    p.add_argument("--criterion", choices=["entropy", "confidence", "confidence_min", "patience", "fixed", "none"],
+    p.add_argument("--criterion", choices=[*CRITERION_NAMES, "none"],
                    help="exit criterion ('none': every chunk to the cap)")
     p.add_argument("--threshold", type=float, help="criterion threshold (exit index for 'fixed')")
     p.add_argument("--skip-policy", choices=["copy", "recompute"], help="state of layers a chunk skipped")

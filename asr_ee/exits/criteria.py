@@ -1,22 +1,29 @@
-"""Exit criteria: pure functions of an exit's CTC posteriors (and, for patience, of the earlier
-exits' outputs). One implementation serves batch evaluation (per utterance) and streaming (per
-chunk).
+"""Exit criteria: pure functions of an exit's CTC posteriors (and of the earlier exits' outputs, for
+patience and the learned gate). One implementation serves batch evaluation (per utterance) and
+streaming (per chunk).
 
-Shapes: T frames (of an utterance or a chunk), V vocabulary. Log-posteriors are (T, V).
+:data:`CRITERIA` is the one registry of criterion names: argparse choices, evaluation's policies,
+default thresholds and sweeps, and the report's labels all read it. A new criterion is a value
+function and one :class:`CriterionSpec` entry here (a learned one adds its model's module).
+
+Shapes: T frames (of an utterance or a chunk), V vocabulary, D model dim. Log-posteriors are (T, V).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-import torch
+from asr_ee.config import ConfigError
 
-__all__ = ["CriterionKind", "ExitCriterion", "ExitSelector", "mean_normalized_entropy", "posterior_confidence",
-           "frame_argmax", "DEFAULT_SWEEPS"]
+if TYPE_CHECKING:  # torch is not imported here, so that command-line parsers can read the registry cheaply
+    import torch
 
-CriterionKind = Literal["entropy", "confidence", "confidence_min", "patience", "fixed"]
+__all__ = ["ExitView", "CriterionSpec", "CRITERIA", "CRITERION_NAMES", "DEFAULT_THRESHOLDS", "DEFAULT_SWEEPS",
+           "ExitCriterion", "ExitSelector", "ExitModel", "mean_normalized_entropy", "posterior_confidence",
+           "frame_argmax", "criterion_spec"]
 
 
 def mean_normalized_entropy(log_probs: torch.Tensor) -> float:
@@ -40,9 +47,111 @@ def frame_argmax(log_probs: torch.Tensor) -> torch.Tensor:
     return log_probs.argmax(-1)
 
 
+@dataclass
+class ExitView:
+    """What a criterion sees of one exit on one chunk (or utterance).
+
+    Attributes:
+        log_probs: (T, V) the exit's log-posteriors.
+        hidden: (T, D) the encoder hidden states the exit head read; None where they are not kept.
+    """
+
+    log_probs: torch.Tensor
+    hidden: torch.Tensor | None = None
+
+    @cached_property
+    def argmax(self) -> torch.Tensor:
+        """(T,) best token per frame."""
+        return frame_argmax(self.log_probs)
+
+
+class ExitModel(Protocol):
+    """A learned criterion's parameters (the gate): a value from this exit and the earlier ones."""
+
+    def value(self, exit_index: int, view: ExitView, history: Sequence[ExitView]) -> float: ...
+
+
+# value(this exit, earlier exits, learned model or None) -> the criterion's score
+ValueFn = Callable[[ExitView, Sequence[ExitView], Any], float]
+
+
+def _patience(view: ExitView, history: Sequence[ExitView], model: Any) -> float:
+    agree = 0
+    for previous in reversed(history):
+        if previous.argmax.shape != view.argmax.shape or not bool((previous.argmax == view.argmax).all()):
+            break
+        agree += 1
+    return float(agree)
+
+
+def _gate(view: ExitView, history: Sequence[ExitView], model: Any) -> float:
+    if model is None:
+        raise ConfigError("criterion 'gate' needs a trained gate (`asr-ee train-gate`); none was given")
+    return model.value(len(history), view, history)
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    """One exit criterion.
+
+    Attributes:
+        name: what configs and command lines call it.
+        label: how reports and plots call it.
+        value: its score of an exit (:data:`ValueFn`).
+        accepts: ``below`` (stop when value <= threshold) or ``above`` (value >= threshold).
+        default_threshold: the threshold commands use when none is given (None: one must be given).
+        sweep: the thresholds evaluation reports by default (empty for ``fixed``: every exit index).
+        integer: thresholds are counts (the value is compared with ``int(threshold)``).
+        plotted: drawn as a line on the WER-against-compute plot (``fixed`` is the per-exit points).
+        needs_model: a learned criterion: it needs a model (the gate) beside the threshold.
+    """
+
+    name: str
+    label: str
+    value: ValueFn
+    accepts: Literal["below", "above"]
+    default_threshold: float | None
+    sweep: tuple[float, ...]
+    integer: bool = False
+    plotted: bool = True
+    needs_model: bool = False
+
+
+# Default thresholds: entropy and confidence were chosen on the shipped model's dev split streamed
+# with the default copy policy (benchmarks/streaming_rtf.py; figures in README, "Streaming"): the
+# cheapest threshold costing less than a tenth more WER than full depth, rechecked with each shipped
+# model. confidence_min and patience were chosen the same way per chunk on the dev split of an
+# earlier model. The gate's is its probability that the exit matches the last one.
+CRITERIA: dict[str, CriterionSpec] = {spec.name: spec for spec in (
+    CriterionSpec("entropy", "entropy", lambda v, h, m: mean_normalized_entropy(v.log_probs), "below", 0.01,
+                  (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4)),
+    CriterionSpec("confidence", "confidence (mean)", lambda v, h, m: posterior_confidence(v.log_probs, "mean"),
+                  "above", 0.99, (0.995, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7)),
+    CriterionSpec("confidence_min", "confidence (min)", lambda v, h, m: posterior_confidence(v.log_probs, "min"),
+                  "above", 0.9, (0.9, 0.7, 0.5, 0.3, 0.2, 0.1)),
+    CriterionSpec("patience", "patience (PABEE)", _patience, "above", 2.0, (1, 2, 3), integer=True),
+    CriterionSpec("fixed", "fixed exit", lambda v, h, m: float(len(h)), "above", None, (), integer=True,
+                  plotted=False),
+    CriterionSpec("gate", "learned gate", _gate, "above", 0.9, (0.99, 0.97, 0.95, 0.9, 0.8, 0.7, 0.5),
+                  needs_model=True),
+)}
+CRITERION_NAMES: tuple[str, ...] = tuple(CRITERIA)
+DEFAULT_THRESHOLDS: dict[str, float] = {n: s.default_threshold for n, s in CRITERIA.items()
+                                        if s.default_threshold is not None}
+# Threshold sweeps the evaluation reports by default.
+DEFAULT_SWEEPS: dict[str, list[float]] = {n: list(s.sweep) for n, s in CRITERIA.items() if s.sweep}
+
+
+def criterion_spec(name: str) -> CriterionSpec:
+    """The registered criterion ``name``; a ConfigError naming the choices otherwise."""
+    if name not in CRITERIA:
+        raise ConfigError(f"unknown exit criterion {name!r}; choose from {list(CRITERIA)}")
+    return CRITERIA[name]
+
+
 @dataclass(frozen=True)
 class ExitCriterion:
-    """When is an exit good enough?
+    """When is an exit good enough? ``kind`` names a :data:`CRITERIA` entry:
 
     * ``entropy``: stop when the mean normalized entropy is <= ``threshold``.
     * ``confidence``: stop when the mean per-frame max probability is >= ``threshold``.
@@ -50,36 +159,31 @@ class ExitCriterion:
     * ``patience``: stop when the frame-level greedy outputs of the last ``int(threshold)`` + 1 exits
       agree (PABEE); ``threshold=1`` stops as soon as two consecutive exits agree.
     * ``fixed``: stop at exit index ``int(threshold)``.
+    * ``gate``: stop when the learned gate (:mod:`asr_ee.exits.gate`) gives this exit a probability
+      >= ``threshold`` of matching the last exit.
 
     The last exit (or the cap) always stops; that is the caller's job.
     """
 
-    kind: CriterionKind
+    kind: str
     threshold: float
 
-    def value(self, log_probs: torch.Tensor, history: list[torch.Tensor]) -> float:
-        """The criterion's score for this exit (entropy, confidence, or agreeing-exit count)."""
-        if self.kind == "entropy":
-            return mean_normalized_entropy(log_probs)
-        if self.kind == "confidence":
-            return posterior_confidence(log_probs, "mean")
-        if self.kind == "confidence_min":
-            return posterior_confidence(log_probs, "min")
-        if self.kind == "patience":
-            current, agree = frame_argmax(log_probs), 0
-            for previous in reversed(history):
-                if not torch.equal(previous, current):
-                    break
-                agree += 1
-            return float(agree)
-        return float(len(history))  # fixed: the exit index
+    def __post_init__(self) -> None:
+        criterion_spec(self.kind)
+
+    @property
+    def spec(self) -> CriterionSpec:
+        return CRITERIA[self.kind]
+
+    def value(self, log_probs: torch.Tensor, history: Sequence[ExitView], hidden: torch.Tensor | None = None,
+              model: ExitModel | None = None) -> float:
+        """The criterion's score for this exit (entropy, confidence, agreeing-exit count, ...)."""
+        return self.spec.value(ExitView(log_probs, hidden), history, model)
 
     def accepts(self, value: float) -> bool:
-        if self.kind == "entropy":
+        if self.spec.accepts == "below":
             return value <= self.threshold
-        if self.kind in ("confidence", "confidence_min"):
-            return value >= self.threshold
-        return value >= int(self.threshold)  # patience: agreeing exits; fixed: the exit index
+        return value >= (int(self.threshold) if self.spec.integer else self.threshold)
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.threshold:g}"
@@ -90,28 +194,26 @@ class ExitSelector:
     """Walks the exits of one chunk (or utterance): call :meth:`decide` after each exit.
 
     Usable directly as the ``decide`` callback of ``EarlyExitEncoder.infer`` (single stream).
-    Records each exit's criterion value in ``values``.
+    Records each exit's criterion value in ``values``. ``model``: the learned criterion's model.
     """
 
     criterion: ExitCriterion
-    history: list[torch.Tensor] = field(default_factory=list)
+    model: ExitModel | None = None
+    history: list[ExitView] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
 
-    def __call__(self, exit_index: int, log_probs: torch.Tensor) -> bool:
-        return self.decide(exit_index, log_probs)
+    def __post_init__(self) -> None:
+        if self.criterion.spec.needs_model and self.model is None:
+            raise ConfigError(f"criterion {self.criterion.kind!r} needs a trained model; none was given")
 
-    def decide(self, exit_index: int, log_probs: torch.Tensor) -> bool:
-        lp = log_probs[0] if log_probs.dim() == 3 else log_probs  # (T, V)
-        value = self.criterion.value(lp, self.history)
+    def __call__(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor | None = None) -> bool:
+        return self.decide(exit_index, log_probs, hidden)
+
+    def decide(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor | None = None) -> bool:
+        """log_probs: (T, V) or (1, T, V); hidden: (T, D) or (1, T, D) or None."""
+        view = ExitView(log_probs[0] if log_probs.dim() == 3 else log_probs,
+                        None if hidden is None else hidden[0] if hidden.dim() == 3 else hidden)
+        value = self.criterion.spec.value(view, self.history, self.model)
         self.values.append(value)
-        self.history.append(frame_argmax(lp))
+        self.history.append(view)
         return self.criterion.accepts(value)
-
-
-# Threshold sweeps the evaluation reports by default.
-DEFAULT_SWEEPS: dict[str, list[float]] = {
-    "entropy": [0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4],
-    "confidence": [0.995, 0.99, 0.97, 0.95, 0.9, 0.8, 0.7],
-    "confidence_min": [0.9, 0.7, 0.5, 0.3, 0.2, 0.1],
-    "patience": [1, 2, 3],
-}

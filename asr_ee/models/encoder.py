@@ -34,8 +34,8 @@ from asr_ee.models.subsampling import Conv2dSubsampling
 __all__ = ["EarlyExitEncoder", "EncoderState", "PendingChunk", "SkipPolicy", "ChunkOutput",
            "ExitDecision"]
 
-# decide(exit_index, log_probs (B, C, V)) -> True to stop at this exit
-ExitDecision = Callable[[int, torch.Tensor], bool]
+# decide(exit_index, log_probs (B, C, V), hidden (B, C, D): what the exit head read) -> True to stop here
+ExitDecision = Callable[[int, torch.Tensor, torch.Tensor], bool]
 
 
 class SkipPolicy(str, enum.Enum):
@@ -252,7 +252,7 @@ class EarlyExitEncoder(nn.Module):
                 one chunk of encoder frames (the caller aligns chunks, see ``streaming``).
             state: from :meth:`initial_state` or the previous call (updated in place and returned).
             left_context_frames: attention cache size (chunk_frames * left_context_chunks), None = all.
-            decide: stop at the first exit for which ``decide(exit_index, log_probs)`` is True;
+            decide: stop at the first exit for which ``decide(exit_index, log_probs, hidden)`` is True;
                 None runs to ``max_exit``.
             max_exit: deepest exit index allowed (the compute-load cap); None = the last exit.
         """
@@ -271,7 +271,7 @@ class EarlyExitEncoder(nn.Module):
             x = self._run_block(b, x, start, rope, state, left_context_frames)
             work += 1.0
             log_probs = self.exit_log_probs(b, x)
-            if b == last or (decide is not None and decide(b, log_probs)):
+            if b == last or (decide is not None and decide(b, log_probs, x)):
                 break
         if b < self.num_exits - 1:
             if skip_policy == SkipPolicy.COPY:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from asr_ee.config import ConfigError, from_dict, to_dict
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
-from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion
 from asr_ee.models.encoder import SkipPolicy
 
 __all__ = ["EndpointRule", "EndpointConfig", "ControllerConfig", "StreamingConfig", "DEFAULT_SKIP_POLICY"]
@@ -150,7 +150,8 @@ class StreamingConfig:
 
     chunk_frames: int = 8
     left_context_chunks: int = 4
-    criterion: ExitCriterion | None = field(default_factory=lambda: ExitCriterion("entropy", 0.01))  # see DEFAULT_THRESHOLDS
+    criterion: ExitCriterion | None = field(
+        default_factory=lambda: ExitCriterion("entropy", DEFAULT_THRESHOLDS["entropy"]))
     skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
     decoding: Literal["greedy", "beam"] = "greedy"
     beam: int = 8

@@ -29,6 +29,7 @@ from typing import Callable, Hashable
 import torch
 
 from asr_ee.config import ConfigError
+from asr_ee.decoding.align import TopKPosteriors, align_tokens
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
 from asr_ee.exits.criteria import ExitSelector
@@ -39,7 +40,7 @@ from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.cost import ChunkCost
 from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
 from asr_ee.streaming.endpoint import detect_endpoint
-from asr_ee.streaming.stream import ChunkRecord, RecognitionResult, Segment, Stream
+from asr_ee.streaming.stream import ChunkRecord, RecognitionResult, Segment, Stream, Word
 
 __all__ = ["Recognizer"]
 
@@ -54,9 +55,9 @@ class _BatchDecision:
     selectors: list[ExitSelector]
     accepted: dict[int, tuple[int, torch.Tensor]] = field(default_factory=dict)
 
-    def __call__(self, exit_index: int, log_probs: torch.Tensor) -> bool:
+    def __call__(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor) -> bool:
         for i, selector in enumerate(self.selectors):
-            if i not in self.accepted and selector.decide(exit_index, log_probs[i:i + 1]):
+            if i not in self.accepted and selector.decide(exit_index, log_probs[i:i + 1], hidden[i:i + 1]):
                 self.accepted[i] = (exit_index, log_probs[i:i + 1])
         return len(self.accepted) == len(self.selectors)
 
@@ -204,6 +205,7 @@ class Recognizer:
             if isinstance(stream.decoder, BeamStreamDecoder):
                 stream.decoder.beam = beam
             stream.decoder.accept(log_probs[0])  # (C, V)
+            stream.posteriors.append(log_probs[0])
         end = self.clock()
         fraction = self.cost.fraction(out.exit_index, out.blocks_run, self.config.skip_policy)
         for plan, (exit_index, _, value) in zip(group, chosen):
@@ -248,8 +250,27 @@ class Recognizer:
         tokens = list(stream.decoder.tokens)
         partial = self._text(tokens)
         text = " ".join(t for t in [s.text for s in stream.segments] + [partial] if t)
+        words = [w for s in stream.segments for w in s.words] + (self._words(stream, tokens) if stream.done else [])
         return RecognitionResult(text=text, partial=partial, segments=list(stream.segments), tokens=tokens,
-                                 chunks=list(stream.trace), is_final=stream.done)
+                                 chunks=list(stream.trace), is_final=stream.done, words=words)
+
+    def _words(self, stream: Stream, tokens: list[int]) -> list[Word]:
+        """The current segment's words: its tokens aligned to its posteriors (CTC Viterbi), grouped
+        at word-initial pieces; a word's confidence is its least certain token's probability."""
+        spans = align_tokens(stream.posteriors, tokens, blank=self.tokenizer.blank_id)
+        groups: list[list] = []
+        for span in spans:
+            if not groups or self.tokenizer.id_to_piece(span.token).startswith("\u2581"):
+                groups.append([])
+            groups[-1].append(span)
+        words = []
+        for group in groups:
+            text = self._text([s.token for s in group])
+            if text:
+                words.append(Word(text, (stream.segment_start_frame + group[0].start) * _S_PER_FRAME,
+                                  (stream.segment_start_frame + group[-1].end) * _S_PER_FRAME,
+                                  min(s.probability for s in group)))
+        return words
 
     def is_endpoint(self, stream: Stream) -> bool:
         decoder = stream.decoder
@@ -263,6 +284,7 @@ class Recognizer:
         tokens = list(stream.decoder.tokens)
         if tokens:
             start_s, end_s = stream.segment_audio_s()
-            stream.segments.append(Segment(self._text(tokens), tokens, start_s, end_s))
+            stream.segments.append(Segment(self._text(tokens), tokens, start_s, end_s, self._words(stream, tokens)))
         stream.decoder = self._new_decoder()
+        stream.posteriors = TopKPosteriors()
         stream.segment_start_frame = stream.frames_done

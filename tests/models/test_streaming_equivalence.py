@@ -62,7 +62,7 @@ def test_recompute_is_exact_when_skipping(policy: SkipPolicy) -> None:
     with torch.no_grad():
         full, _ = model(feats, torch.tensor([feats.size(1)]), chunk_frames=4, left_context_chunks=2)
     decisions = iter([True, True, False, True, False, False])
-    outs, exits = _stream(model, feats, 4, 2, decide=lambda b, lp: next(decisions) if b == 0 else False,
+    outs, exits = _stream(model, feats, 4, 2, decide=lambda b, lp, hidden: next(decisions) if b == 0 else False,
                           skip_policy=policy)
     assert exits == [0, 0, 1, 0, 1, 1]
     deep = [i for i, e in enumerate(exits) if e == 1]
@@ -88,7 +88,7 @@ def test_copy_stream_equals_forward_with_chunk_exits(arch: str, chunk_frames: in
     chunk_index = iter(range(num_chunks))
     current = {"target": -1}
 
-    def decide(b: int, log_probs: torch.Tensor) -> bool:
+    def decide(b: int, log_probs: torch.Tensor, hidden: torch.Tensor) -> bool:
         if b == 0:
             current["target"] = int(targets[0, next(chunk_index)])
         return b == current["target"]
