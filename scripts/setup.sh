@@ -27,7 +27,7 @@ stamp=.venv/.asr_ee_installed
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing asr_ee and its dependencies into .venv (torch comes from local disk here)"
-  if ! .venv/bin/pip install -q -e '.[dev]' > .venv/pip-install.log 2>&1; then
+  if ! .venv/bin/pip install -q -e '.[dev,voices]' > .venv/pip-install.log 2>&1; then
     grep -v "^WARNING: Location" .venv/pip-install.log | tail -30 >&2
     echo "setup: pip install failed (full log: .venv/pip-install.log)" >&2; exit 1
   fi

@@ -17,7 +17,7 @@ from asr_ee.data.errors import DataError
 
 __all__ = ["register", "run"]
 
-CORPORA = ("offline", "librispeech", "tedlium")
+CORPORA = ("offline", "natural", "librispeech", "tedlium")
 
 
 def _recipe(corpus: str) -> tuple[type, Callable[[Any, Path], Any]]:
@@ -25,6 +25,9 @@ def _recipe(corpus: str) -> tuple[type, Callable[[Any, Path], Any]]:
     if corpus == "offline":
         from asr_ee.data.offline_corpus import OfflineCorpusConfig, prepare_offline_corpus
         return OfflineCorpusConfig, prepare_offline_corpus
+    if corpus == "natural":
+        from asr_ee.data.natural_corpus import NaturalCorpusConfig, prepare_natural_corpus
+        return NaturalCorpusConfig, prepare_natural_corpus
     from asr_ee.data import corpora
     if corpus == "librispeech":
         return corpora.LibriSpeechConfig, corpora.prepare_librispeech_corpus
@@ -32,6 +35,7 @@ def _recipe(corpus: str) -> tuple[type, Callable[[Any, Path], Any]]:
 
 
 _HELP = {"offline": "speech synthesized from Debian TTS engines and text packages",
+         "natural": "beside an offline corpus: Praat pseudo-speakers, the Piper voice, the unseen natural split",
          "librispeech": "an unpacked LibriSpeech (corpus_dir=...)",
          "tedlium": "an unpacked TED-LIUM release 3 (corpus_dir=...)"}
 
@@ -57,9 +61,12 @@ def _report(summary: dict[str, Any], output_dir: Path) -> None:
     for split, stats in summary["splits"].items():
         print(f"  cuts_{split}.jsonl.gz: {stats['utterances']} cuts, {stats['hours']:.2f} h, "
               f"{stats['speakers']} speakers")
-    print(f"  cuts_noise.jsonl.gz: {summary['noise']['cuts']} cuts, {summary['noise']['hours']:.2f} h")
-    print(f"  tokenizer/bpe.model; corpus.json (build {summary['build_wall_seconds']:.0f} s, "
-          f"{summary['disk_bytes'] / 1e6:.1f} MB)")
+    if "noise" in summary:
+        print(f"  cuts_noise.jsonl.gz: {summary['noise']['cuts']} cuts, {summary['noise']['hours']:.2f} h")
+        print(f"  tokenizer/bpe.model; corpus.json (build {summary['build_wall_seconds']:.0f} s, "
+              f"{summary['disk_bytes'] / 1e6:.1f} MB)")
+    else:
+        print(f"  corpus.json (build {summary['build_wall_seconds']:.0f} s)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,10 @@ Knows nothing about the model it feeds. Batches come from ``DynamicBucketingSamp
 duration, total duration per batch capped), ``K2SpeechRecognitionDataset`` with precomputed or
 on-the-fly features, noise mixing (``CutMix`` against the recipe's noise cuts; mixed in the fbank
 domain when features are precomputed), reverberation (on-the-fly features only: it needs audio),
-vocal tract length perturbation of the features (``augment.FrequencyWarp``) and SpecAugment.
+babble (other training utterances mixed at low SNR), real-world channels on the audio
+(:mod:`asr_ee.data.channels`: band limits and EQ, telephone, MP3/GSM, clipping, volume; on-the-fly
+features only), vocal tract length perturbation of the features (``augment.FrequencyWarp``) and
+SpecAugment. Several training manifests are multiplexed with ``train_weights``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from lhotse.dataset import (CutMix, DynamicBucketingSampler, K2SpeechRecognition
 
 from asr_ee.config import ConfigError
 from asr_ee.data.augment import FrequencyWarp
+from asr_ee.data.channels import ChannelAugment, ChannelConfig
 from asr_ee.features import make_fbank
 
 __all__ = ["DataConfig", "load_cuts", "make_train_loader", "make_valid_loader", "batch_lengths"]
@@ -32,6 +36,7 @@ class DataConfig:
 
     data_dir: str = "data/offline_tts_small"
     train_cuts: list[str] = field(default_factory=lambda: ["cuts_train.jsonl.gz"])
+    train_weights: list[float] | None = None  # sampling weight of each train_cuts manifest (None: equal)
     valid_cuts: str = "cuts_dev.jsonl.gz"
     noise_cuts: str | None = "cuts_noise.jsonl.gz"
     tokenizer: str = "tokenizer/bpe.model"
@@ -42,6 +47,9 @@ class DataConfig:
     noise_prob: float = 0.5
     noise_snr: list[float] = field(default_factory=lambda: [5.0, 25.0])
     reverb_prob: float = 0.0
+    babble_prob: float = 0.0  # mix another training utterance (no transcript) into this one
+    babble_snr: list[float] = field(default_factory=lambda: [5.0, 20.0])
+    channels: ChannelConfig = field(default_factory=ChannelConfig)  # needs on_the_fly_features
     spec_augment: bool = True
     freq_warp: float = 0.0  # VTLP: warp each utterance's mel axis by U(1 - w, 1 + w); 0 = off
     num_workers: int = 0
@@ -50,6 +58,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.freq_warp < 0.5:
             raise ConfigError(f"data.freq_warp must be in [0, 0.5) (0.1 is the usual VTLP range), got {self.freq_warp}")
+        if self.train_weights is not None and (len(self.train_weights) != len(self.train_cuts)
+                                               or min(self.train_weights) <= 0):
+            raise ConfigError(f"data.train_weights needs one positive weight per train_cuts entry, got "
+                              f"{self.train_weights} for {len(self.train_cuts)} manifests")
+        if self.channels.any and not self.on_the_fly_features:
+            raise ConfigError("data.channels needs data.on_the_fly_features: true (channels are applied "
+                              "to audio, precomputed features have none)")
 
     def path(self, name: str) -> Path:
         return Path(self.data_dir) / name
@@ -67,7 +82,7 @@ def load_cuts(path: Path) -> CutSet:
 
 def _train_cuts(cfg: DataConfig) -> CutSet:
     sets = [load_cuts(cfg.path(p)) for p in cfg.train_cuts]
-    cuts = sets[0] if len(sets) == 1 else CutSet.mux(*sets)
+    cuts = sets[0] if len(sets) == 1 else CutSet.mux(*sets, weights=cfg.train_weights)
     if cfg.on_the_fly_features:  # features are computed from audio; a stale feature manifest must not be used
         cuts = cuts.drop_features()
     return cuts.filter(functools.partial(_duration_ok, max_duration=cfg.max_cut_duration))
@@ -94,6 +109,13 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
         noise = load_cuts(cfg.path(cfg.noise_cuts)).to_eager()
         cut_transforms.append(CutMix(noise, snr=tuple(cfg.noise_snr), p=cfg.noise_prob, seed=augment_rng,
                                      preserve_id=True, random_mix_offset=True))
+    if cfg.babble_prob > 0:
+        speech = load_cuts(cfg.path(cfg.train_cuts[0])).filter(lambda c: "_sp" not in c.id)
+        speech = speech.drop_supervisions().to_eager()
+        if cfg.on_the_fly_features:
+            speech = speech.drop_features()
+        cut_transforms.append(CutMix(speech, snr=tuple(cfg.babble_snr), p=cfg.babble_prob, seed=augment_rng,
+                                     preserve_id=True, random_mix_offset=True))
     if cfg.reverb_prob > 0:
         if not cfg.on_the_fly_features:
             raise ConfigError("data.reverb_prob > 0 needs data.on_the_fly_features: true (reverberation "
@@ -103,7 +125,9 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
     if cfg.spec_augment:
         input_transforms.append(SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
                                             features_mask_size=15, max_frames_mask_fraction=0.15))
-    strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
+    wave_transforms = [ChannelAugment(cfg.channels, augment_rng)] if cfg.channels.any else []
+    strategy = (OnTheFlyFeatures(make_fbank(), wave_transforms=wave_transforms) if cfg.on_the_fly_features
+                else PrecomputedFeatures())
     dataset = K2SpeechRecognitionDataset(return_cuts=True, cut_transforms=cut_transforms,
                                          input_transforms=input_transforms, input_strategy=strategy)
     loader = torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=cfg.num_workers,

@@ -40,7 +40,7 @@ from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, make_fbank
 
 __all__ = ["NoiseConfig", "PrepareConfig", "Stages", "atomic_path", "save_manifest",
            "check_output_config", "manifest_path", "cuts_path", "speed_perturb",
-           "compute_features", "build_noise", "build_tokenizer", "write_summary",
+           "compute_features", "build_noise", "features_stage", "split_stats", "build_tokenizer", "write_summary",
            "prepare_from_manifests", "load_cuts"]
 
 log = logging.getLogger(__name__)
@@ -250,7 +250,7 @@ def build_tokenizer(output_dir: Path, texts: Sequence[str], cfg: PrepareConfig) 
                            model_type=cfg.tokenizer_type)  # type: ignore[arg-type]
 
 
-def _split_stats(cuts: CutSet) -> dict[str, Any]:
+def split_stats(cuts: CutSet) -> dict[str, Any]:
     original = [c for c in cuts if not c.recording.transforms]
     speakers = {s.speaker for c in cuts for s in c.supervisions}
     return {"utterances": len(cuts), "hours": round(sum(c.duration for c in cuts) / 3600, 4),
@@ -270,7 +270,7 @@ def write_summary(output_dir: Path, stages: Stages, splits: Sequence[str],
     summary: dict[str, Any] = {"splits": {}, "train_splits": list(train_splits),
                                "eval_splits": [s for s in splits if s not in train_splits]}
     for split in splits:
-        summary["splits"][split] = _split_stats(load_cuts(output_dir, split))
+        summary["splits"][split] = split_stats(load_cuts(output_dir, split))
     noise = load_cuts(output_dir, "noise")
     summary["noise"] = {"cuts": len(noise), "hours": round(sum(c.duration for c in noise) / 3600, 4)}
     summary.update(extra)
@@ -283,7 +283,7 @@ def write_summary(output_dir: Path, stages: Stages, splits: Sequence[str],
     return summary
 
 
-def _features_stage(output_dir: Path, split: str, cfg: PrepareConfig,
+def features_stage(output_dir: Path, split: str, cfg: PrepareConfig,
                     train: bool) -> Callable[[], None]:
     def stage() -> None:
         recordings = RecordingSet.from_file(manifest_path(output_dir, "recordings", split))
@@ -309,7 +309,7 @@ def prepare_from_manifests(output_dir: Path, stages: Stages, cfg: PrepareConfig,
     """
     output_dir = Path(output_dir)
     for split in splits:
-        stages.run(f"features_{split}", _features_stage(
+        stages.run(f"features_{split}", features_stage(
             output_dir, split, cfg, split in train_splits))
     stages.run("noise", lambda: build_noise(output_dir, cfg.noise, cfg.num_jobs) and None)
 

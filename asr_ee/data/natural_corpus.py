@@ -1,0 +1,252 @@
+"""Speaker variety on top of an offline TTS corpus, and an unseen natural voice to test on.
+
+Built beside a finished offline corpus (``base_dir``, :mod:`asr_ee.data.offline_corpus`), whose
+tokenizer, noise and splits it leaves untouched. Splits, each ``cuts_<split>.jsonl.gz`` with fbank:
+
+``natural``
+    The Piper voice (:mod:`asr_ee.data.voices`, trained on recorded speech) at its default
+    settings, speaking sentences that no split of the base corpus holds and that its training
+    never synthesized: the unseen natural voice, for a model that never hears Piper.
+``train_pseudo``
+    ``pseudo_copies`` copies of every base training utterance, each resynthesized as a random
+    Praat pseudo-speaker (formants, pitch median and range, tempo): many speakers from the base's
+    390 voices.
+``train_piper``
+    The Piper voice on base training sentences, with random Piper sampling settings, and with
+    probability ``piper_pseudo_prob`` as a random pseudo-speaker: one natural voice made into
+    many speakers, for a model that may hear it (model B in the README).
+
+``text/sentences_natural.txt`` lists the natural split's sentences so that a language model can
+leave them out (``asr-ee lm --exclude``). Stages leave markers as every recipe's do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from lhotse import RecordingSet, SupervisionSet
+from lhotse.audio import AudioSource, Recording
+from lhotse.supervision import SupervisionSegment
+from tqdm.auto import tqdm
+
+from asr_ee.config import ConfigError, to_dict
+from asr_ee.data.errors import CorpusFileError, SynthesisError
+from asr_ee.data.prepare import (PrepareConfig, Stages, atomic_path, check_output_config, cuts_path,
+                                 features_stage, load_cuts, manifest_path, save_manifest, split_stats)
+from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, PseudoSpeakerRanges,
+                                draw_piper_settings, draw_pseudo_speaker, synthesize_piper)
+from asr_ee.data.workers import process_pool
+
+__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus"]
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 16000
+SPLITS = ("natural", "train_pseudo", "train_piper")
+
+
+@dataclasses.dataclass
+class NaturalCorpusConfig:
+    """What the extension holds (see the module doc); everything is determined by ``seed``."""
+
+    base_dir: str = "/work/data/offline_tts_small"
+    seed: int = 0
+    natural_utterances: int = 350
+    pseudo_copies: int = 1
+    piper_train_utterances: int = 3000
+    piper_pseudo_prob: float = 0.85
+    pseudo: PseudoSpeakerRanges = dataclasses.field(default_factory=PseudoSpeakerRanges)
+    piper: PiperRanges = dataclasses.field(default_factory=PiperRanges)
+    num_jobs: int = 2
+
+    def __post_init__(self) -> None:
+        if min(self.natural_utterances, self.pseudo_copies, self.piper_train_utterances) < 0:
+            raise ConfigError("natural_utterances, pseudo_copies and piper_train_utterances must be >= 0")
+        if not 0 <= self.piper_pseudo_prob <= 1:
+            raise ConfigError(f"piper_pseudo_prob must be in [0, 1], got {self.piper_pseudo_prob}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderJob:
+    """One utterance: Piper speaking ``text`` (``piper`` set) or a base recording (``source``),
+    then optionally resynthesized as ``pseudo``; written to ``path`` as 16 kHz FLAC."""
+
+    utterance_id: str
+    text: str
+    speaker: str
+    engine: str
+    base_voice: str
+    path: str
+    piper: PiperSettings | None = None
+    source: str | None = None
+    pseudo: PseudoSpeaker | None = None
+
+
+def _level(utterance_id: str) -> float:
+    """A deterministic peak level in [0.3, 0.95] per utterance (as the base corpus does)."""
+    return 0.3 + 0.65 * (zlib.crc32(utterance_id.encode()) % 1000) / 999
+
+
+def _render(job: RenderJob) -> tuple[str, int, str | None]:
+    """Render one job; returns ``(utterance_id, num_samples, error)``."""
+    import torch
+    import torchaudio.functional as AF
+
+    try:
+        if job.piper is not None:
+            audio, rate = synthesize_piper(job.text, job.piper)
+        else:
+            audio, rate = sf.read(job.source, dtype="float32")
+        if job.pseudo is not None and audio.size:
+            audio = job.pseudo.apply(audio, rate)
+        if rate != SAMPLE_RATE:
+            audio = AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), rate, SAMPLE_RATE).numpy()
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        if audio.size < 0.2 * SAMPLE_RATE or peak < 1e-4 or not np.isfinite(peak):
+            return job.utterance_id, 0, "empty, silent or non-finite audio"
+        final = Path(job.path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".tmp_{final.name}")
+        sf.write(str(tmp), audio * (_level(job.utterance_id) / peak), SAMPLE_RATE, format="FLAC",
+                 subtype="PCM_16")
+        os.replace(tmp, final)
+        return job.utterance_id, int(audio.shape[0]), None
+    except Exception as e:  # one bad utterance must not end a build of thousands
+        return job.utterance_id, 0, f"{type(e).__name__}: {e}"
+
+
+def _render_batch(jobs: list[RenderJob]) -> list[tuple[str, int, str | None]]:
+    return [_render(job) for job in jobs]
+
+
+def _render_all(jobs: list[RenderJob], num_jobs: int, desc: str) -> list[tuple[str, int, str | None]]:
+    batches = [jobs[i:i + 16] for i in range(0, len(jobs), 16)]
+    results: dict[str, tuple[str, int, str | None]] = {}
+    with tqdm(total=len(jobs), desc=desc, unit="utt") as bar:
+        if num_jobs <= 1:
+            for batch in batches:
+                for r in _render_batch(batch):
+                    results[r[0]] = r
+                bar.update(len(batch))
+        else:
+            with process_pool(num_jobs) as pool:
+                for future in [pool.submit(_render_batch, b) for b in batches]:
+                    for r in future.result():
+                        results[r[0]] = r
+                    bar.update(16)
+    return [results[j.utterance_id] for j in jobs]
+
+
+def _base_text(base: Path, split: str) -> list[str]:
+    path = base / "text" / f"sentences_{split}.txt"
+    if not path.is_file():
+        raise CorpusFileError(path, f"missing: build the base corpus first "
+                                    f"(asr-ee prepare offline --output-dir {base})")
+    return path.read_text().splitlines()
+
+
+def plan_natural_corpus(cfg: NaturalCorpusConfig, output_dir: Path) -> dict[str, list[RenderJob]]:
+    """The jobs of every split, deterministic from ``cfg.seed`` and the base corpus."""
+    base = Path(cfg.base_dir)
+    train_sups = SupervisionSet.from_file(manifest_path(base, "supervisions", "train"))
+    train_audio = {r.id: r.sources[0].source
+                   for r in RecordingSet.from_file(manifest_path(base, "recordings", "train"))}
+    used = {s.text for s in train_sups}
+    unused = sorted(set(_base_text(base, "train")) - used)
+    evaluation = {s for split in ("dev", "test", "test_heldout_voices") for s in _base_text(base, split)}
+    unused = [s for s in unused if s not in evaluation]
+    rng = random.Random(f"{cfg.seed}-natural")
+    rng.shuffle(unused)
+    if len(unused) < cfg.natural_utterances:
+        raise ConfigError(f"only {len(unused)} base sentences are unused by training; "
+                          f"natural_utterances={cfg.natural_utterances} is too many")
+    audio = output_dir / "audio"
+    plans: dict[str, list[RenderJob]] = {"natural": [
+        RenderJob(f"natural-{i:06d}", text, "piper-joe", "piper", "joe",
+                  str(audio / "natural" / f"natural-{i:06d}.flac"), piper=PiperSettings())
+        for i, text in enumerate(unused[:cfg.natural_utterances])]}
+    rng = random.Random(f"{cfg.seed}-pseudo")
+    pseudo = []
+    for copy in range(cfg.pseudo_copies):
+        for sup in train_sups:
+            speaker = draw_pseudo_speaker(cfg.pseudo, rng)
+            utt = f"{sup.id}_ps{copy}"
+            pseudo.append(RenderJob(utt, sup.text, f"{sup.speaker}+{speaker.id}", sup.custom["engine"],
+                                    sup.custom["base_voice"], str(audio / "train_pseudo" / f"{utt}.flac"),
+                                    source=train_audio[sup.recording_id], pseudo=speaker))
+    plans["train_pseudo"] = pseudo
+    rng = random.Random(f"{cfg.seed}-piper")
+    texts = sorted(used)
+    piper = []
+    for i in range(cfg.piper_train_utterances):
+        settings = draw_piper_settings(cfg.piper, rng)
+        speaker = draw_pseudo_speaker(cfg.pseudo, rng) if rng.random() < cfg.piper_pseudo_prob else None
+        utt = f"train_piper-{i:06d}"
+        name = f"piper-joe_{settings.id}" + (f"+{speaker.id}" if speaker else "")
+        piper.append(RenderJob(utt, rng.choice(texts), name, "piper", "joe",
+                               str(audio / "train_piper" / f"{utt}.flac"), piper=settings, pseudo=speaker))
+    plans["train_piper"] = piper
+    return plans
+
+
+def _synth_stage(split: str, jobs: list[RenderJob], cfg: NaturalCorpusConfig, output_dir: Path) -> None:
+    results = _render_all(jobs, cfg.num_jobs, f"rendering {split}")
+    failed = [r for r in results if r[2] is not None]
+    if len(failed) > 0.02 * len(jobs) + 2:
+        raise SynthesisError(f"{split}: {len(failed)} of {len(jobs)} utterances failed, e.g. "
+                             f"{failed[0][0]}: {failed[0][2]}")
+    recordings, supervisions = [], []
+    for job, (_, samples, error) in zip(jobs, results):
+        if error is not None:
+            continue
+        duration = samples / SAMPLE_RATE
+        recordings.append(Recording(id=job.utterance_id, sampling_rate=SAMPLE_RATE, num_samples=samples,
+                                    duration=duration,
+                                    sources=[AudioSource(type="file", channels=[0], source=job.path)]))
+        supervisions.append(SupervisionSegment(
+            id=job.utterance_id, recording_id=job.utterance_id, start=0.0, duration=duration, channel=0,
+            text=job.text, language="English", speaker=job.speaker,
+            custom={"engine": job.engine, "base_voice": job.base_voice}))
+    save_manifest(SupervisionSet.from_segments(supervisions), manifest_path(output_dir, "supervisions", split))
+    save_manifest(RecordingSet.from_recordings(recordings), manifest_path(output_dir, "recordings", split))
+    with atomic_path(output_dir / "manifests" / f"synthesis_{split}.json") as tmp:
+        tmp.write_text(json.dumps({"utterances": len(recordings), "failed": len(failed),
+                                   "failures": [f"{u}: {e}" for u, _, e in failed[:20]]}, indent=2))
+
+
+def prepare_natural_corpus(cfg: NaturalCorpusConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Build (or finish building) the extension in ``output_dir``; returns its summary."""
+    output_dir = Path(output_dir).resolve()
+    base = Path(cfg.base_dir).resolve()
+    if not all((base / f".done_synth_{split}").is_file()
+               for split in ("train", "dev", "test", "test_heldout_voices")):
+        raise CorpusFileError(base, "is not an offline corpus with its splits synthesized: run "
+                                    f"asr-ee prepare offline --output-dir {base} first")
+    check_output_config(output_dir, to_dict(cfg))
+    stages = Stages(output_dir)
+    plans = plan_natural_corpus(cfg, output_dir)
+    natural_text = output_dir / "text" / "sentences_natural.txt"
+    if not natural_text.is_file():
+        natural_text.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(natural_text) as tmp:
+            tmp.write_text("".join(j.text + "\n" for j in plans["natural"]))
+    prepare = PrepareConfig(num_jobs=cfg.num_jobs, speed_factors=[])
+    splits = [s for s in SPLITS if plans[s]]
+    for split in splits:
+        stages.run(f"synth_{split}", lambda s=split: _synth_stage(s, plans[s], cfg, output_dir))
+        stages.run(f"features_{split}", features_stage(output_dir, split, prepare, train=False))
+    summary = {"corpus": "natural", "base_dir": str(base),
+               "splits": {s: split_stats(load_cuts(output_dir, s)) for s in splits},
+               "build_wall_seconds": round(stages.total_seconds(), 1)}
+    with atomic_path(output_dir / "corpus.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
+
