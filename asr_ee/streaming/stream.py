@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from asr_ee.audio import as_mono_float32
+from asr_ee.decoding.align import TopKPosteriors
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames
 from asr_ee.models.encoder import EncoderState
@@ -30,7 +31,7 @@ from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import ControllerState
 from asr_ee.streaming.resample import StreamingResampler
 
-__all__ = ["ChunkRecord", "Segment", "RecognitionResult", "Stream", "Samples"]
+__all__ = ["ChunkRecord", "Word", "Segment", "RecognitionResult", "Stream", "Samples"]
 
 Samples = Union[np.ndarray, torch.Tensor, Sequence[float]]
 Decoder = Union[GreedyStreamDecoder, BeamStreamDecoder]
@@ -73,13 +74,25 @@ class ChunkRecord:
 
 
 @dataclass
+class Word:
+    """A recognized word: seconds from the stream's start, and the posterior probability of its
+    least certain token (each token's highest over the frames aligned to it)."""
+
+    text: str
+    start_s: float
+    end_s: float
+    confidence: float
+
+
+@dataclass
 class Segment:
-    """A finished segment (between two endpoints or resets)."""
+    """A finished segment (between two endpoints or resets), with its words."""
 
     text: str
     tokens: list[int]
     start_s: float
     end_s: float
+    words: list[Word] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +106,7 @@ class RecognitionResult:
         tokens: token ids of the current segment.
         chunks: per-chunk trace (the last ``max_trace_chunks`` when bounded).
         is_final: the input is finished and every frame has been decoded.
+        words: the finished segments' words, and the current segment's once ``is_final``.
     """
 
     text: str
@@ -101,6 +115,7 @@ class RecognitionResult:
     tokens: list[int]
     chunks: list[ChunkRecord]
     is_final: bool
+    words: list[Word] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -119,6 +134,7 @@ class Stream:
         feats_fed: fbank frames handed to the encoder so far.
         segment_start_frame: encoder frame where the current segment began.
         finished: :meth:`input_finished` was called.
+        posteriors: the current segment's decoded posteriors (top k a frame), for word timings.
     """
 
     config: StreamingConfig
@@ -133,6 +149,7 @@ class Stream:
     feats_fed: int = 0                 # fbank frames handed to the encoder
     segment_start_frame: int = 0
     finished: bool = False
+    posteriors: TopKPosteriors = field(default_factory=TopKPosteriors)
     _fbank: StreamingFbank = field(default_factory=StreamingFbank)
     _resampler: StreamingResampler | None = None
     _feats: torch.Tensor = field(default_factory=lambda: torch.zeros(0, NUM_MEL_BINS))  # (M, F)
@@ -216,6 +233,7 @@ class Stream:
         """Memory of the carried state: encoder caches, buffered features and samples, decoder
         hypotheses (outputs, the finished text and the trace, are not counted)."""
         total = self.encoder_state.memory_bytes() + self._feats.numel() * self._feats.element_size()
+        total += self.posteriors.nbytes()
         if self._resampler is not None:
             total += 4 * self._resampler.buffered_samples
         if isinstance(self.decoder, BeamStreamDecoder):
