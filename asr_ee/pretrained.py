@@ -14,14 +14,22 @@ from asr_ee.models import EarlyExitEncoder
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_LM", "SHIPPED_MAX_EXIT_LAYER", "Pretrained", "load_pretrained", "resolve_lm"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_LM", "SHIPPED_DIR", "SHIPPED_MAX_EXIT_LAYER", "Pretrained", "load_pretrained", "resolve_lm"]
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "exp" / "small" / "model.pt"
+
+def _shipped_dir() -> Path:
+    """Where the shipped model and LM are: ``asr_ee/shipped/`` in an installed wheel (the build
+    copies ``exp/small/{model.pt,lm.pt}`` there, see setup.py), else ``exp/small/`` of the clone."""
+    packaged = Path(__file__).resolve().parent / "shipped"
+    return packaged if (packaged / "model.pt").is_file() else Path(__file__).resolve().parent.parent / "exp" / "small"
+
+
+SHIPPED_DIR = _shipped_dir()
+DEFAULT_MODEL = SHIPPED_DIR / "model.pt"
 DEFAULT_LM = DEFAULT_MODEL.with_name("lm.pt")  # the token LM built for the shipped model's tokenizer
-# The deepest exit streams of the shipped model use unless told otherwise (--max-exit-layer, or
-# max_exit_layer in --config): with its LM, exit 10 is about as accurate as the last exit, and on
-# 150 streamed utterances entropy 0.01 capped there spent 8 points less compute for a lower WER on
-# dev and the same on test (README, "Streaming").
+# The shipped model's default settings (exit ceiling, criterion, LM) travel in its file's metadata:
+# see asr_ee.streaming.factory.model_defaults. The constant below is what commands/transcribe.py
+# still reads until it builds through that factory.
 SHIPPED_MAX_EXIT_LAYER = 10
 
 
@@ -39,7 +47,8 @@ def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         raise CheckpointError(f"model {path} does not exist" + (
-            " (the default model ships in exp/small/; is this a full clone?)" if path == DEFAULT_MODEL else ""))
+            " (the default model ships in exp/small/ of the repository, and in asr_ee/shipped/ of a wheel)"
+            if path == DEFAULT_MODEL else ""))
     encoder, tok_bytes, info = load_model(path)
     if tokenizer is None and tok_bytes is not None:
         with tempfile.NamedTemporaryFile(suffix=".model", delete=False) as f:

@@ -22,29 +22,18 @@ import torch
 from asr_ee.decoding.ctc import greedy_decode, prefix_beam_search
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from asr_ee.decoding.wer import WordErrors, word_errors
+from asr_ee.exits.criteria import frame_argmax
+from asr_ee.exits.selection import oracle_exit, segment_bounds, splice_posteriors
 from asr_ee.features import SAMPLE_RATE, make_fbank
 from asr_ee.inputs import from_cuts
 from asr_ee.models.flops import exit_costs
 from asr_ee.pretrained import load_pretrained, resolve_lm
 
 
-def collapsed(frame_tokens: torch.Tensor) -> list[int]:
-    out, prev = [], -1
-    for t in frame_tokens.tolist():
-        if t != 0 and t != prev:
-            out.append(t)
-        prev = t
-    return out
-
-
-def oracle_exit(chunk_outs: list[torch.Tensor], kind: str, min_exit: int) -> int:
-    """Shallowest exit (>= min_exit) whose chunk agrees with the last exit's, else the last."""
-    last = chunk_outs[-1].argmax(-1)
-    for k in range(min_exit, len(chunk_outs) - 1):
-        best = chunk_outs[k].argmax(-1)
-        if (torch.equal(best, last) if kind == "frame" else collapsed(best) == collapsed(last)):
-            return k
-    return len(chunk_outs) - 1
+def chunk_outputs(chunk_lps: list[torch.Tensor], kind: str) -> list[list[int]]:
+    """Per exit, what the ``kind`` oracle compares on one chunk: frame-wise best tokens (``frame``),
+    or those tokens with repeats and blanks collapsed (``tokens``)."""
+    return [frame_argmax(lp).tolist() if kind == "frame" else greedy_decode(lp) for lp in chunk_lps]
 
 
 def main() -> None:
@@ -72,13 +61,13 @@ def main() -> None:
             outs, _ = encoder(x, torch.tensor([x.size(1)]), chunk_frames=c, left_context_chunks=args.left_context_chunks)
         outs = [o[0] for o in outs]
         for name, kind, m in policies:
-            parts = []
-            for s in range(0, outs[0].size(0), c):
-                k = len(outs) - 1 if kind is None else oracle_exit([o[s:s + c] for o in outs], kind, m)
-                parts.append(outs[k][s:s + c])
-                compute[(name, m)][0] += costs[k] * parts[-1].size(0)
-                compute[(name, m)][1] += parts[-1].size(0)
-            lp = torch.cat(parts)
+            bounds = segment_bounds(outs[0].size(0), c)
+            exits = [len(outs) - 1 if kind is None else oracle_exit(chunk_outputs([o[s:e] for o in outs], kind), m)
+                     for s, e in bounds]
+            for k, (s, e) in zip(exits, bounds):
+                compute[(name, m)][0] += costs[k] * (e - s)
+                compute[(name, m)][1] += e - s
+            lp = splice_posteriors(outs, exits, bounds)
             errors[(name, m, "greedy")] += word_errors(utt.reference, tok.decode(greedy_decode(lp)))
             if lm is not None:
                 errors[(name, m, "lm")] += word_errors(utt.reference, tok.decode(prefix_beam_search(

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from wer_by_voice import wer_by
+from asr_ee.evaluation.by_voice import wer_by
 
 
 def _load(path: Path) -> dict:

@@ -22,11 +22,15 @@ leave them out (``asr-ee lm --exclude``). Stages leave markers as every recipe's
 
 from __future__ import annotations
 
+import concurrent.futures
+import concurrent.futures.process
 import dataclasses
 import json
 import logging
 import os
 import random
+import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -123,25 +127,71 @@ def _render(job: RenderJob) -> tuple[str, int, str | None]:
         return job.utterance_id, 0, f"{type(e).__name__}: {e}"
 
 
-def _render_batch(jobs: list[RenderJob]) -> list[tuple[str, int, str | None]]:
-    return [_render(job) for job in jobs]
+def _render_in_worker(job: RenderJob, progress_dir: str) -> tuple[str, int, str | None]:
+    """:func:`_render` in a pool worker, which first notes the job and its start in a file named
+    after its pid, so the watchdog in :func:`_render_all` can tell which job a hung worker holds."""
+    with open(os.path.join(progress_dir, str(os.getpid())), "w") as f:
+        f.write(f"{job.utterance_id} {time.monotonic()}")
+    return _render(job)
 
 
-def _render_all(jobs: list[RenderJob], num_jobs: int, desc: str) -> list[tuple[str, int, str | None]]:
-    batches = [jobs[i:i + 16] for i in range(0, len(jobs), 16)]
+def _hung_jobs(progress_dir: Path, timeout_s: float) -> list[str]:
+    hung = []
+    for path in progress_dir.iterdir():
+        try:
+            uid, started = path.read_text().split()
+        except (OSError, ValueError):
+            continue
+        if time.monotonic() - float(started) > timeout_s:
+            hung.append(uid)
+    return hung
+
+
+def _render_all(jobs: list[RenderJob], num_jobs: int, desc: str,
+                timeout_s: float = 120.0) -> list[tuple[str, int, str | None]]:
+    """Render ``jobs`` in ``num_jobs`` processes (in this one if ``num_jobs <= 1``).
+
+    A job still running after ``timeout_s`` (Praat's resynthesis has been seen to spin forever on
+    rare inputs) is recorded as failed: its pool is killed and the unfinished jobs go to a new one.
+    """
     results: dict[str, tuple[str, int, str | None]] = {}
     with tqdm(total=len(jobs), desc=desc, unit="utt") as bar:
         if num_jobs <= 1:
-            for batch in batches:
-                for r in _render_batch(batch):
-                    results[r[0]] = r
-                bar.update(len(batch))
-        else:
-            with process_pool(num_jobs) as pool:
-                for future in [pool.submit(_render_batch, b) for b in batches]:
-                    for r in future.result():
-                        results[r[0]] = r
-                    bar.update(16)
+            for job in jobs:
+                results[job.utterance_id] = _render(job)
+                bar.update(1)
+            return [results[j.utterance_id] for j in jobs]
+        with tempfile.TemporaryDirectory(prefix="asr_ee_render_") as tmp:
+            progress_dir = Path(tmp)
+            while len(results) < len(jobs):
+                pending = [j for j in jobs if j.utterance_id not in results]
+                pool = process_pool(num_jobs)
+                try:
+                    futures = {pool.submit(_render_in_worker, j, tmp): j for j in pending}
+                    remaining = set(futures)
+                    while remaining:
+                        done, remaining = concurrent.futures.wait(remaining, timeout=5.0)
+                        for future in done:
+                            try:
+                                r = future.result()
+                            except concurrent.futures.process.BrokenProcessPool:
+                                continue  # killed below; the job goes to the next pool
+                            results[r[0]] = r
+                            bar.update(1)
+                        hung = [uid for uid in _hung_jobs(progress_dir, timeout_s) if uid not in results]
+                        if hung:
+                            for uid in hung:
+                                log.warning("%s: %s still running after %.0f s; recorded as failed",
+                                            desc, uid, timeout_s)
+                                results[uid] = (uid, 0, f"timed out after {timeout_s:.0f} s")
+                                bar.update(1)
+                            for process in list(pool._processes.values()):  # the only way to stop a task
+                                process.kill()
+                            break
+                finally:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    for path in progress_dir.iterdir():
+                        path.unlink(missing_ok=True)
     return [results[j.utterance_id] for j in jobs]
 
 

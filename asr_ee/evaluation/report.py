@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from asr_ee.evaluation import GRANULARITIES, EvaluationResult
+from asr_ee.evaluation.results import EvaluationResult
+from asr_ee.exits.selection import GRANULARITIES
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 
 __all__ = ["write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]

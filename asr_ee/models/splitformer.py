@@ -66,17 +66,20 @@ class SplitBranch(nn.Module):
                        None if skip is None else skip[:, ::2])
         return upsample2x(y, x.size(1))
 
-    def infer(self, x: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
-              ) -> tuple[torch.Tensor, LayerState]:
+    def infer(self, x: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None,
+              rope: torch.Tensor | None = None) -> tuple[torch.Tensor, LayerState]:
         """One chunk x: (B, C, D) starting at encoder frame ``start`` (even); ``left_context_frames``
-        counts full-rate frames (the branch keeps half as many)."""
+        counts full-rate frames (the branch keeps half as many). ``rope``: the half-rate rotary
+        tables (``self.layer.rope(start // 2, ceil(C / 2))``), computed when not given."""
         down, _ = downsample2x(x)
-        y, state = self.layer.infer(down, state, self.layer.rope(start // 2, down.size(1), x.device),
-                                    _half(left_context_frames))
+        if rope is None:
+            rope = self.layer.rope(start // 2, down.size(1), x.device)
+        y, state = self.layer.infer(down, state, rope, _half(left_context_frames))
         return upsample2x(y, x.size(1)), state
 
-    def fill_state(self, hidden: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None
-                   ) -> LayerState:
+    def fill_state(self, hidden: torch.Tensor, start: int, state: LayerState, left_context_frames: int | None,
+                   rope: torch.Tensor | None = None) -> LayerState:
         down, _ = downsample2x(hidden)
-        return self.layer.fill_state(down, state, self.layer.rope(start // 2, down.size(1), hidden.device),
-                                     _half(left_context_frames))
+        if rope is None:
+            rope = self.layer.rope(start // 2, down.size(1), hidden.device)
+        return self.layer.fill_state(down, state, rope, _half(left_context_frames))

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from asr_ee.config import ConfigError, from_dict, to_dict
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion
+from asr_ee.features import DEFAULT_TAIL_SILENCE_MS
 from asr_ee.models.encoder import SkipPolicy
 
 __all__ = ["EndpointRule", "EndpointConfig", "ControllerConfig", "StreamingConfig", "DEFAULT_SKIP_POLICY"]
@@ -146,6 +147,10 @@ class StreamingConfig:
         max_exit_layer: the deepest exit any chunk may reach (a layer number that is one of the
             model's exits); None = the last exit. The criterion and the controller work below it.
         max_trace_chunks: keep only the last N chunk records per segment; None keeps them all.
+        tail_silence_ms: silence appended when the input is finished, so the frames the
+            subsampling holds back and the model's late CTC spikes for the last word are emitted
+            (audio cut right after speech otherwise loses its last word; 0 = none). Not counted
+            as received audio, and segment end times stop at the last non-blank frame.
     """
 
     chunk_frames: int = 8
@@ -161,6 +166,7 @@ class StreamingConfig:
     controller: ControllerConfig | None = field(default_factory=ControllerConfig)
     max_exit_layer: int | None = None
     max_trace_chunks: int | None = None
+    tail_silence_ms: float = DEFAULT_TAIL_SILENCE_MS
 
     def __post_init__(self) -> None:
         if self.chunk_frames < 1:
@@ -179,6 +185,8 @@ class StreamingConfig:
             raise ConfigError(f"max_exit_layer must be a layer number >= 1 or null, got {self.max_exit_layer}")
         if self.max_trace_chunks is not None and self.max_trace_chunks < 1:
             raise ConfigError(f"max_trace_chunks must be >= 1 or null, got {self.max_trace_chunks}")
+        if not 0.0 <= self.tail_silence_ms <= 10_000.0:
+            raise ConfigError(f"tail_silence_ms must be in [0, 10000], got {self.tail_silence_ms}")
 
     @property
     def left_context_frames(self) -> int:

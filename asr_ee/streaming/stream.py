@@ -23,7 +23,7 @@ import torch
 from asr_ee.audio import as_mono_float32
 from asr_ee.decoding.align import TopKPosteriors
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
-from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames
+from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames, tail_silence_samples
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 from asr_ee.models.subsampling import FIRST_CHUNK_EXTRA, MIN_INPUT_FRAMES
@@ -180,7 +180,9 @@ class Stream:
         self._push(x)
 
     def input_finished(self) -> None:
-        """No more audio: flush the resampler and the fbank's mirrored tail."""
+        """No more audio: flush the resampler, append ``config.tail_silence_ms`` of silence (so the
+        frames held back for the subsampling's right context and the last word's late CTC spikes
+        are decoded) and the fbank's mirrored tail. The silence is not counted as received audio."""
         if self.finished:
             return
         if self._resampler is not None:
@@ -190,7 +192,8 @@ class Stream:
             # too short for one encoder frame (and for lhotse's mirrored padding): nothing to decode
             self._feats = self._feats[:0]
             return
-        self._feats = torch.cat([self._feats, self._fbank.finish()])
+        silence = torch.zeros(tail_silence_samples(self.config.tail_silence_ms))
+        self._feats = torch.cat([self._feats, self._fbank.accept(silence), self._fbank.finish()])
 
     def _push(self, samples: torch.Tensor) -> None:
         if samples.numel() == 0:

@@ -1,16 +1,13 @@
-"""scripts/wer_by_voice.py groups an evaluation's errors by TTS engine and base voice."""
+"""wer_by (asr_ee.evaluation.by_voice, printed by scripts/wer_by_voice.py) groups an evaluation's errors
+by TTS engine and base voice."""
 
 from __future__ import annotations
 
 import gzip
 import json
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from wer_by_voice import wer_by  # noqa: E402
+from asr_ee.evaluation.by_voice import wer_by
 
 
 def test_errors_are_grouped_by_engine_and_voice(tmp_path: Path) -> None:

@@ -46,7 +46,9 @@ def test_memory_stays_flat_over_an_hour_of_audio(tiny_pretrained, skip_policy: S
     warm = int(300 / PIECE_S)  # after five minutes
     assert stream.frames_done >= HOUR_S * 25 - 32
     assert max(encoder[warm:]) <= max(encoder[:warm]) < 200_000
-    assert max(carried[warm:]) <= max(carried[:warm]) + 4096  # decoder hypotheses vary a little
+    # the open segment's top-k posteriors (kept for word timings) vary with its length, which the 20 s
+    # rule bounds; hypotheses vary a little: bounded, not growing
+    assert max(carried[warm:]) <= 1.25 * max(carried[:warm])
     assert len(recognizer.result(stream).chunks) == 500
     assert len(stream.segments) >= HOUR_S / 21
     assert rss[-1] - rss[warm] < 40 * 2**20

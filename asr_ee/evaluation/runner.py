@@ -1,0 +1,61 @@
+""":func:`evaluate`: read, batch, forward once per batch, score every utterance, summarize."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from asr_ee.config import ConfigError
+from asr_ee.data.tokenizer import Tokenizer
+from asr_ee.decoding.lm import NgramLM
+from asr_ee.evaluation.batching import ExitTimer, StageClock, duration_batches, forward_exits, read_features, warm_up
+from asr_ee.evaluation.config import EvaluationConfig
+from asr_ee.evaluation.results import EvaluationResult, Failure, UtteranceResult
+from asr_ee.evaluation.scoring import Decoder, score_utterance
+from asr_ee.evaluation.summary import summarize
+from asr_ee.inputs import Utterance
+from asr_ee.models import EarlyExitEncoder
+
+__all__ = ["evaluate"]
+
+
+def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequence[Utterance],
+             cfg: EvaluationConfig, lm: NgramLM | None = None) -> EvaluationResult:
+    """Evaluate every exit and every policy of ``cfg`` on ``utterances``.
+
+    ``lm`` (built for ``tokenizer``) is needed by, and only used by, the ``lm`` decoding.
+
+    Utterances that cannot be read are listed in ``summary["failed"]``; the others are evaluated.
+    Results come back in input order.
+    """
+    device = torch.device(cfg.device)
+    encoder = encoder.eval().to(device)
+    if ("lm" in cfg.decodings) != (lm is not None):
+        raise ConfigError("the 'lm' decoding needs a language model, and a language model needs the 'lm' decoding")
+    if lm is not None:
+        lm.check_tokenizer(tokenizer)
+    policies, decoder, clock = cfg.policies(encoder.num_exits), Decoder(tokenizer, cfg, lm), StageClock()
+    warm_up(encoder, cfg)
+    indexed = list(enumerate(utterances))
+    results: list[UtteranceResult] = []
+    failed: list[Failure] = []
+    with ExitTimer(encoder, device) as timer, \
+            tqdm(total=len(indexed), disable=not cfg.progress, unit="utt", desc="evaluate") as bar:
+        for start in range(0, len(indexed), cfg.window_utterances):
+            t = time.perf_counter()
+            items, bad = read_features(indexed[start:start + cfg.window_utterances])
+            t = clock.add("features", t)
+            failed += bad
+            bar.update(len(bad))
+            for batch in duration_batches(items, cfg.batch_seconds):
+                outs = forward_exits(encoder, batch, cfg)
+                t = clock.add("encoder", t)
+                results += [score_utterance(item.index, item.utterance, item.num_samples, exit_lps, policies, cfg,
+                                            decoder) for item, exit_lps in zip(batch, outs)]
+                t = clock.add("decode", t)
+                bar.update(len(batch))
+    results.sort(key=lambda r: r.index)  # batches run longest first; failures are already in order
+    return EvaluationResult(summarize(results, failed, cfg, encoder, timer.seconds, clock), results)

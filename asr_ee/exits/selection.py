@@ -1,0 +1,112 @@
+"""Choosing an exit per segment (the whole utterance, or each chunk) from every exit's posteriors.
+
+Selection only: each criterion's value is computed once per exit and segment with the same
+:class:`~asr_ee.exits.criteria.ExitSelector` streaming uses, and every threshold reads it. Batch
+evaluation (:mod:`asr_ee.evaluation`) and the oracle-bound scripts share these functions.
+
+The oracle is a bound, not a deployable policy: it needs the last exit. Per utterance it takes the
+shallowest exit whose decoded tokens equal the last exit's; per chunk, the shallowest exit whose
+frame-wise best tokens equal the last exit's on that chunk.
+
+Shapes: T' encoder frames, V vocabulary. Log-posteriors are (T', V).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import torch
+
+from asr_ee.config import ConfigError
+from asr_ee.exits.criteria import ExitCriterion, ExitSelector, frame_argmax
+
+__all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "Policy", "segment_bounds",
+           "criterion_values", "first_accepted", "oracle_exit", "splice_posteriors", "choose_exits"]
+
+Granularity = Literal["utterance", "chunk"]
+PolicyKind = Literal["entropy", "confidence", "confidence_min", "patience", "fixed", "oracle"]
+
+GRANULARITIES: tuple[Granularity, ...] = ("utterance", "chunk")
+POLICY_KINDS: tuple[PolicyKind, ...] = ("entropy", "confidence", "confidence_min", "patience", "fixed", "oracle")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """An exit criterion at one threshold, or the oracle (``kind="oracle"``, no threshold)."""
+
+    kind: PolicyKind
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in POLICY_KINDS:
+            raise ConfigError(f"unknown exit criterion {self.kind!r}; choose from {list(POLICY_KINDS)}")
+        if (self.kind == "oracle") != (self.threshold is None):
+            raise ConfigError(f"{self.kind}: the oracle takes no threshold, every other criterion needs one")
+
+    @property
+    def name(self) -> str:
+        return "oracle" if self.threshold is None else f"{self.kind}@{self.threshold:g}"
+
+    def criterion(self) -> ExitCriterion:
+        if self.threshold is None:
+            raise ValueError("the oracle is not an ExitCriterion: it needs the last exit")
+        return ExitCriterion(self.kind, self.threshold)
+
+
+def segment_bounds(num_frames: int, chunk_frames: int | None) -> list[tuple[int, int]]:
+    """[start, end) frame ranges: the whole utterance (``chunk_frames=None``) or its chunks."""
+    if chunk_frames is None:
+        return [(0, num_frames)]
+    return [(s, min(s + chunk_frames, num_frames)) for s in range(0, num_frames, chunk_frames)]
+
+
+def criterion_values(kind: str, exit_log_probs: Sequence[torch.Tensor]) -> list[float]:
+    """Each exit's value of criterion ``kind`` on (T', V) posteriors; thresholds do not change it."""
+    selector = ExitSelector(ExitCriterion(kind, 0.0))
+    for k, log_probs in enumerate(exit_log_probs):
+        selector.decide(k, log_probs)
+    return selector.values
+
+
+def first_accepted(criterion: ExitCriterion, values: Sequence[float]) -> int:
+    """The first exit whose value the criterion accepts; the last exit always stops."""
+    return next((k for k, v in enumerate(values) if criterion.accepts(v)), len(values) - 1)
+
+
+def oracle_exit(outputs: Sequence[Sequence[int]], min_exit: int = 0) -> int:
+    """The shallowest exit (from ``min_exit`` on) whose output equals the last exit's."""
+    start = min(min_exit, len(outputs) - 1)
+    return next(k for k in range(start, len(outputs)) if list(outputs[k]) == list(outputs[-1]))
+
+
+def splice_posteriors(exit_lps: Sequence[torch.Tensor], exits: Sequence[int],
+                      bounds: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """(T', V): segment j of the utterance taken from exit ``exits[j]``'s posteriors."""
+    return torch.cat([exit_lps[k][s:e] for k, (s, e) in zip(exits, bounds)])
+
+
+def choose_exits(exit_lps: list[torch.Tensor], bounds: list[tuple[int, int]], policies: list[Policy],
+                 granularity: Granularity, tokens: dict[str, list[list[int]]]
+                 ) -> dict[tuple[Policy, str], tuple[int, ...]]:
+    """Exit index per segment (``bounds``) for every (policy, decoding).
+
+    Args:
+        exit_lps: per exit, (T', V) log-posteriors of one utterance.
+        bounds: the segments, from :func:`segment_bounds`.
+        granularity: ``utterance`` (one segment: the oracle compares decoded tokens) or ``chunk``
+            (the oracle compares frame-wise best tokens per chunk).
+        tokens: per decoding, each exit's decoded tokens (the utterance oracle's outputs).
+    """
+    kinds = {p.kind for p in policies if p.kind != "oracle"}
+    values = {kind: [criterion_values(kind, [lp[s:e] for lp in exit_lps]) for s, e in bounds] for kind in kinds}
+    chunk_oracle = tuple(oracle_exit([frame_argmax(lp[s:e]).tolist() for lp in exit_lps]) for s, e in bounds)
+    chosen: dict[tuple[Policy, str], tuple[int, ...]] = {}
+    for policy in policies:
+        if policy.kind != "oracle":
+            exits = tuple(first_accepted(policy.criterion(), v) for v in values[policy.kind])
+        for decoding in tokens:
+            if policy.kind == "oracle":
+                exits = (oracle_exit(tokens[decoding]),) if granularity == "utterance" else chunk_oracle
+            chosen[(policy, decoding)] = exits
+    return chosen

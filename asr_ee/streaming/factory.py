@@ -1,0 +1,179 @@
+"""The one factory that builds the recognizer users run: ``asr-ee transcribe``, ``asr-ee mic`` and
+``asr_ee.Recognizer.from_pretrained`` all call :func:`build_recognizer`, so all three behave alike.
+
+Settings come in three layers, each overriding the one before:
+
+1. :class:`~asr_ee.streaming.config.StreamingConfig`'s defaults;
+2. the model's shipped defaults, stored in the model file (``info["defaults"]``, see
+   :func:`model_defaults`): streaming keys (``max_exit_layer``, ``criterion``, ...) and ``lm``,
+   the language model's file name next to the model;
+3. what the caller sets: ``settings`` (StreamingConfig keys, e.g. from a YAML file), then
+   ``criterion``/``threshold``, ``lm`` and ``threads``.
+
+Units: ``max_exit_layer`` and the ``fixed`` criterion's ``threshold`` given here are both layer
+numbers (an exit's layer; a ``fixed`` threshold that is no exit layer but a valid exit index is
+still read as the index, as older versions did).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import torch
+
+from asr_ee.config import ConfigError
+from asr_ee.exits.criteria import DEFAULT_THRESHOLDS
+from asr_ee.pretrained import DEFAULT_MODEL, Pretrained, load_pretrained
+from asr_ee.streaming.config import StreamingConfig
+from asr_ee.streaming.recognizer import Recognizer
+
+if TYPE_CHECKING:
+    from asr_ee.decoding.lm import NgramLM
+
+__all__ = ["build_recognizer", "model_defaults", "model_file_defaults", "check_defaults", "resolve_fixed_threshold",
+           "DEFAULTS_KEY", "LEGACY_SHIPPED_DEFAULTS", "DEFAULT_EXPORT_DEFAULTS"]
+
+DEFAULTS_KEY = "defaults"  # in the model file's ``info``
+# What the shipped model used before its file carried defaults (model files without ``defaults``
+# at the shipped path get these): exit ceiling 10 (with its LM, exit 10 was about as accurate as
+# the last exit; README, "Streaming"), the LM next to it, entropy at its default threshold.
+LEGACY_SHIPPED_DEFAULTS: dict[str, Any] = {
+    "max_exit_layer": 10, "lm": "lm.pt", "criterion": {"kind": "entropy", "threshold": DEFAULT_THRESHOLDS["entropy"]}}
+# What ``asr-ee average --export`` stamps unless told otherwise: the default criterion and the LM
+# file the ship script builds next to the model; every exit allowed.
+DEFAULT_EXPORT_DEFAULTS: dict[str, Any] = {
+    "lm": "lm.pt", "criterion": {"kind": "entropy", "threshold": DEFAULT_THRESHOLDS["entropy"]}}
+_NOT_STREAMING = ("lm",)
+
+
+def check_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` validated (StreamingConfig keys and ``lm``, a file name or None): a ConfigError
+    names a bad key or value."""
+    defaults = dict(defaults)
+    lm = defaults.get("lm")
+    if lm is not None and (not isinstance(lm, str) or Path(lm).name != lm):
+        raise ConfigError(f"defaults: lm must be a file name next to the model (or null), got {lm!r}")
+    streaming = {k: v for k, v in defaults.items() if k not in _NOT_STREAMING}
+    StreamingConfig.from_dict({**StreamingConfig().to_dict(), **streaming}, where="model defaults")
+    return defaults
+
+
+def model_defaults(pretrained: Pretrained) -> dict[str, Any]:
+    """The model's shipped defaults: ``info["defaults"]`` of its file; for a file without them,
+    :data:`LEGACY_SHIPPED_DEFAULTS` when it is the shipped model and none (every setting at
+    StreamingConfig's default, no LM) otherwise."""
+    return _defaults_of(pretrained.info, pretrained.path)
+
+
+def _defaults_of(info: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    stored = info.get(DEFAULTS_KEY)
+    if stored is not None:
+        return check_defaults(stored)
+    if path.resolve() == DEFAULT_MODEL.resolve():
+        return dict(LEGACY_SHIPPED_DEFAULTS)
+    return {}
+
+
+def model_file_defaults(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """A model file's path (None: the shipped model) and its defaults, read without building the model."""
+    from asr_ee.checkpoint import load_checkpoint
+
+    path = Path(path) if path is not None else DEFAULT_MODEL
+    return path, _defaults_of(load_checkpoint(path).get("info", {}), path)
+
+
+def resolve_fixed_threshold(threshold: float, exit_layers: list[int]) -> float:
+    """A ``fixed`` criterion's threshold given as a layer number, as the exit index it stands for
+    (a value that is no exit layer but an exit index is taken as the index, as before)."""
+    if threshold in exit_layers:
+        return float(exit_layers.index(int(threshold)))
+    if float(threshold).is_integer() and 0 <= threshold < len(exit_layers):
+        return float(threshold)
+    raise ConfigError(f"--threshold {threshold:g} for 'fixed' is not an exit layer of this model "
+                      f"(exits at layers {', '.join(map(str, exit_layers))})")
+
+
+def _criterion(data: dict[str, Any], criterion: str | None, threshold: float | None,
+               exit_layers: list[int]) -> Any:
+    """The criterion entry after the ``criterion``/``threshold`` options ('none': no criterion)."""
+    if criterion == "none":
+        return None
+    if criterion is not None:
+        value = threshold if threshold is not None else DEFAULT_THRESHOLDS.get(criterion)
+        if value is None:
+            raise ConfigError(f"criterion {criterion} needs a threshold")
+        if criterion == "fixed":
+            value = resolve_fixed_threshold(value, exit_layers)
+        return {"kind": criterion, "threshold": value}
+    current = data.get("criterion")
+    if threshold is None:
+        return current
+    if current is None:
+        raise ConfigError("a threshold without a criterion; name the criterion too")
+    current = dict(current) if isinstance(current, Mapping) else {"kind": current.kind, "threshold": current.threshold}
+    current["threshold"] = resolve_fixed_threshold(threshold, exit_layers) if current["kind"] == "fixed" else threshold
+    return current
+
+
+def _language_model(lm: str | Path | bool | None, defaults: Mapping[str, Any], settings: Mapping[str, Any],
+                    pretrained: Pretrained) -> "NgramLM | None":
+    """``lm``: a path, False for none, None for the model's default LM (not with greedy decoding
+    asked for in ``settings``; a default LM file that is missing means none)."""
+    from asr_ee.decoding.lm import load_lm
+
+    greedy = settings.get("decoding") == "greedy"
+    if lm is False:
+        return None
+    if lm is None or lm is True:
+        name = defaults.get("lm")
+        if greedy or name is None:
+            return None
+        path = pretrained.path.parent / name
+        if not path.is_file():
+            return None
+    else:
+        if greedy:
+            raise ConfigError("greedy decoding cannot use a language model: drop the LM or decode with beam")
+        path = Path(lm)
+    language_model = load_lm(path)
+    language_model.check_tokenizer(pretrained.tokenizer)
+    return language_model
+
+
+def build_recognizer(model: str | Path | Pretrained | None = None, *, settings: Mapping[str, Any] | None = None,
+                     criterion: str | None = None, threshold: float | None = None,
+                     lm: str | Path | bool | None = None, threads: int | None = None,
+                     recognizer_class: type[Recognizer] = Recognizer,
+                     clock: Callable[[], float] | None = None,
+                     cpu_load: Callable[[], float] | None = None) -> Recognizer:
+    """The recognizer for ``model`` (a path, a loaded model, or None for the shipped one).
+
+    Args:
+        settings: StreamingConfig keys the caller chose; they override the model's defaults.
+        criterion: an exit criterion name, or 'none' for none (every chunk to the cap).
+        threshold: its threshold (a layer number for ``fixed``); alone, it changes the current
+            criterion's.
+        lm: a language model file, False for none, None for the model's default.
+        threads: torch intra-op threads (None: leave as is).
+        recognizer_class: what to build (a subclass of :class:`Recognizer`).
+        clock, cpu_load: passed to the recognizer (tests pass fakes).
+    """
+    if threads is not None:
+        torch.set_num_threads(max(1, threads))
+    pretrained = model if isinstance(model, Pretrained) else load_pretrained(model)
+    defaults = model_defaults(pretrained)
+    settings = dict(settings or {})
+    data = StreamingConfig().to_dict()
+    data.update({k: v for k, v in defaults.items() if k not in _NOT_STREAMING})
+    data.update(settings)
+    data["criterion"] = _criterion(data, criterion, threshold, list(pretrained.encoder.cfg.exit_layers))
+    config = StreamingConfig.from_dict(data)
+    language_model = _language_model(lm, defaults, settings, pretrained)
+    if language_model is not None:
+        config = dataclasses.replace(config, decoding="beam")
+    kwargs: dict[str, Any] = {"lm": language_model, "cpu_load": cpu_load}
+    if clock is not None:
+        kwargs["clock"] = clock
+    return recognizer_class(pretrained, config, **kwargs)
