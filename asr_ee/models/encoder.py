@@ -1,5 +1,6 @@
-"""Early-exit encoder: subsampling, Conformer blocks with a CTC exit after each, optional
-Splitformer branches. ``forward`` trains (all exits, chunk mask); ``infer`` streams one chunk and
+"""Early-exit encoder: subsampling, Conformer blocks with a CTC exit after each (the EE-Conformer);
+other architectures subclass it (:class:`~asr_ee.models.splitformer.SplitformerEncoder` adds a
+parallel branch beside some blocks). ``forward`` trains (all exits, chunk mask); ``infer`` streams one chunk and
 stops at the first exit a decision function accepts.
 
 Shapes: B batch, T fbank frames, T' encoder frames (40 ms), C chunk frames, D model dim, V vocab.
@@ -25,10 +26,10 @@ from typing import Callable
 import torch
 from torch import nn
 
+from asr_ee.config import ConfigError
 from asr_ee.models.config import EncoderConfig
 from asr_ee.models.conformer import ConformerLayer, LayerState
 from asr_ee.models.masks import attention_mask
-from asr_ee.models.splitformer import SplitBranch
 from asr_ee.models.subsampling import Conv2dSubsampling
 
 __all__ = ["EarlyExitEncoder", "EncoderState", "PendingChunk", "SkipPolicy", "ChunkOutput",
@@ -65,7 +66,7 @@ class EncoderState:
     Attributes:
         subsampling: (B, M, F) fbank frames not yet consumed by the subsampling.
         layers: one :class:`LayerState` per Conformer layer.
-        branches: one :class:`LayerState` per Splitformer branch (in block order).
+        branches: one :class:`LayerState` per parallel branch (Splitformer; in block order).
         frames_done: encoder frames processed so far (the next chunk's first position).
         pending: chunks kept for lazy recomputation, oldest first.
     """
@@ -102,6 +103,13 @@ class EncoderState:
             pending=[PendingChunk(torch.cat([s.pending[j].hidden for s in states]), p.start, p.next_block)
                      for j, p in enumerate(first.pending)])
 
+    def batch_key(self) -> tuple:
+        """Equal for states that :meth:`stack` can batch: same position, subsampling cache, attention
+        cache sizes and pending chunks."""
+        return (self.frames_done, self.subsampling.size(1), tuple(s.key.size(2) for s in self.layers),
+                tuple(s.key.size(2) for s in self.branches),
+                tuple((p.start, p.next_block, p.hidden.size(1)) for p in self.pending))
+
     def unstack(self) -> list["EncoderState"]:
         layers = [s.unstack() for s in self.layers]
         branches = [s.unstack() for s in self.branches]
@@ -136,17 +144,25 @@ class ChunkOutput:
 
 
 class EarlyExitEncoder(nn.Module):
+    """The EE-Conformer (``arch: conformer``). A subclass may put a parallel branch beside a block:
+    it fills ``branches`` (modules with ``forward``/``infer``/``fill_state`` as
+    :class:`~asr_ee.models.splitformer.SplitBranch`) and ``branch_of_block`` (block -> branch)."""
+
+    arch = "conformer"
+
     def __init__(self, cfg: EncoderConfig) -> None:
         super().__init__()
+        if cfg.arch != self.arch:
+            raise ConfigError(f"{type(self).__name__} builds arch {self.arch!r}, the config says {cfg.arch!r} "
+                              "(use asr_ee.models.build_encoder)")
         self.cfg = cfg
         self.subsampling = Conv2dSubsampling(num_mel_bins=cfg.num_mel_bins, d_model=cfg.d_model,
                                              channels=cfg.subsampling_channels)
         self.layers = nn.ModuleList([self._make_layer() for _ in range(cfg.num_layers)])
         self.exits = nn.ModuleList([nn.Sequential(nn.LayerNorm(cfg.d_model), nn.Linear(cfg.d_model, cfg.vocab_size))
                                     for _ in cfg.exit_layers])
-        split = cfg.resolved_split_exit_layers()
-        self.branch_of_block = {cfg.exit_layers.index(layer): i for i, layer in enumerate(split)}
-        self.branches = nn.ModuleList([SplitBranch(self._make_layer()) for _ in split])
+        self.branch_of_block: dict[int, int] = {}
+        self.branches = nn.ModuleList()  # registered after the exits: parameter order, hence optimizer state
         bounds = [0] + list(cfg.exit_layers)
         self.block_layers = [range(bounds[b], bounds[b + 1]) for b in range(len(cfg.exit_layers))]
 
@@ -155,6 +171,10 @@ class EarlyExitEncoder(nn.Module):
         return ConformerLayer(d_model=c.d_model, num_heads=c.num_heads, ffn_dim=c.ffn_dim, conv_kernel=c.conv_kernel,
                               dropout=c.dropout, causal=c.causal, rotary=c.positional == "rope",
                               conv_norm=c.conv_norm)
+
+    def check_chunk_frames(self, chunk_frames: int) -> None:
+        """Raise :class:`ConfigError` when this architecture cannot stream chunks of ``chunk_frames``
+        encoder frames (any size works here)."""
 
     @property
     def num_exits(self) -> int:
@@ -260,8 +280,7 @@ class EarlyExitEncoder(nn.Module):
         chunk = frames.size(1)
         if chunk == 0:
             return ChunkOutput(frames.new_zeros(frames.size(0), 0, self.cfg.vocab_size), -1, 0.0, state)
-        if self.branches and state.frames_done % 2:
-            raise ValueError("Splitformer streams need even-sized chunks (the branch runs at half rate)")
+        self.check_chunk_frames(state.frames_done)  # every earlier chunk was a whole chunk
         start, last = state.frames_done, self.num_exits - 1 if max_exit is None else min(max_exit, self.num_exits - 1)
         x, work, log_probs, b = frames, 0.0, None, 0
         rope = self.layers[0].rope(start, chunk, frames.device)  # one table for every block of this chunk

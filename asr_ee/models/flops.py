@@ -1,4 +1,5 @@
-"""Analytic encoder cost: parameters and FLOPs per second of audio, per exit.
+"""Analytic encoder cost: parameters and FLOPs per second of audio, per exit (:func:`exit_costs`),
+and the compute of one streamed chunk with what its skipped layers cost (:class:`ChunkCost`).
 
 Counts multiply-adds of the matrix products and convolutions (x2 for FLOPs); element-wise work
 (norms, activations, softmax) is left out, as is usual. Attention scores depend on how many frames
@@ -10,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asr_ee.models.config import EncoderConfig
+from asr_ee.models.encoder import SkipPolicy
+from asr_ee.models.subsampling import ENCODER_FRAMES_PER_SECOND
 
-__all__ = ["ExitCost", "exit_costs", "ENCODER_FRAMES_PER_SECOND"]
-
-ENCODER_FRAMES_PER_SECOND = 25.0  # 100 fbank frames/s subsampled 4x
+__all__ = ["ExitCost", "exit_costs", "ChunkCost", "ENCODER_FRAMES_PER_SECOND"]
 
 
 @dataclass
@@ -64,3 +65,37 @@ def exit_costs(cfg: EncoderConfig, context_frames: float = 80.0) -> list[ExitCos
     for cost in costs:
         cost.compute_fraction = cost.gflops_per_second / costs[-1].gflops_per_second
     return costs
+
+
+class ChunkCost:
+    """Prices chunks of an encoder streamed with ``context_frames`` (chunk + left context), as a
+    fraction of a full-depth chunk: :func:`exit_costs` (FLOPs to reach each exit, heads on the way
+    included), plus what the skipped-layer answer adds:
+
+    * ``recompute``: blocks run again for earlier chunks (``ChunkOutput.blocks_run`` beyond the
+      chunk's own blocks), each priced as an average block;
+    * ``copy``: every skipped layer projects the exit's hidden states into its key/value and
+      convolution caches: 4 D^2 multiply-adds per frame (K and V projections, the GLU pointwise
+      convolution), a Splitformer branch at half rate.
+    """
+
+    def __init__(self, cfg: EncoderConfig, context_frames: float) -> None:
+        costs = exit_costs(cfg, context_frames=context_frames)
+        full = costs[-1].gflops_per_second
+        self.exit_fractions = [c.compute_fraction for c in costs]
+        self.block_fraction = 0.0 if len(costs) < 2 else \
+            (self.exit_fractions[-1] - self.exit_fractions[0]) / (len(costs) - 1)
+        fill_gflops = 2 * ENCODER_FRAMES_PER_SECOND * 4 * cfg.d_model ** 2 / 1e9
+        self.fill_fraction_per_layer = fill_gflops / full
+        self.exit_layers = list(cfg.exit_layers)
+        self.num_layers = cfg.num_layers
+        self.split_layers = cfg.resolved_split_exit_layers()
+
+    def fraction(self, exit_index: int, blocks_run: float, skip_policy: SkipPolicy) -> float:
+        """Compute of a chunk that stopped at ``exit_index`` having run ``blocks_run`` blocks."""
+        own = self.exit_fractions[exit_index]
+        if skip_policy == SkipPolicy.RECOMPUTE:
+            return own + self.block_fraction * max(0.0, blocks_run - (exit_index + 1))
+        stop = self.exit_layers[exit_index]
+        skipped = self.num_layers - stop + 0.5 * sum(1 for layer in self.split_layers if layer > stop)
+        return own + self.fill_fraction_per_layer * skipped

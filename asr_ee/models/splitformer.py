@@ -1,4 +1,4 @@
-"""Splitformer branch: beside an exit block, one Conformer layer runs on the block's input
+"""Splitformer: the early-exit Conformer with a branch beside some exit blocks. In each branch, one Conformer layer runs on the block's input
 downsampled 2x in time; its output is upsampled back and added to the block's output.
 
 Shapes: B batch, T frames, T2 = ceil(T / 2) half-rate frames, D model dim.
@@ -14,10 +14,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asr_ee.config import ConfigError
 from asr_ee.models.conformer import ConformerLayer, LayerState
+from asr_ee.models.config import EncoderConfig
+from asr_ee.models.encoder import EarlyExitEncoder
 from asr_ee.models.masks import attention_mask
 
-__all__ = ["SplitBranch", "downsample2x", "upsample2x"]
+__all__ = ["SplitformerEncoder", "SplitBranch", "downsample2x", "upsample2x", "check_even_chunks"]
+
+
+def check_even_chunks(chunk_frames: int | None) -> None:
+    """The branch runs at half rate: chunks must hold whole frame pairs."""
+    if chunk_frames is not None and chunk_frames % 2:
+        raise ConfigError(f"Splitformer models need an even chunk_frames (the branch runs at half rate), "
+                          f"got {chunk_frames}")
 
 
 def downsample2x(x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -56,8 +66,7 @@ class SplitBranch(nn.Module):
         """x: (B, T, D) block input -> (B, T, D) to add to the block output. ``skip`` (B, T): frames
         whose chunk stopped earlier (see ``ConformerLayer.forward``); chunks are even-sized, so a
         half-rate frame's pair is skipped or not as a whole."""
-        if chunk_frames is not None and chunk_frames % 2:
-            raise ValueError(f"Splitformer needs even chunk sizes, got {chunk_frames}")
+        check_even_chunks(chunk_frames)
         down, down_lengths = downsample2x(x, lengths)
         assert down_lengths is not None
         half_chunk = None if chunk_frames is None else chunk_frames // 2
@@ -83,3 +92,19 @@ class SplitBranch(nn.Module):
         if rope is None:
             rope = self.layer.rope(start // 2, down.size(1), hidden.device)
         return self.layer.fill_state(down, state, rope, _half(left_context_frames))
+
+
+class SplitformerEncoder(EarlyExitEncoder):
+    """``arch: splitformer``: a :class:`SplitBranch` beside each block that ends at one of
+    ``cfg.resolved_split_exit_layers()`` (parameters ``branches.<i>.layer.*``, in block order)."""
+
+    arch = "splitformer"
+
+    def __init__(self, cfg: EncoderConfig) -> None:
+        super().__init__(cfg)
+        split = cfg.resolved_split_exit_layers()
+        self.branch_of_block = {cfg.exit_layers.index(layer): i for i, layer in enumerate(split)}
+        self.branches = nn.ModuleList([SplitBranch(self._make_layer()) for _ in split])
+
+    def check_chunk_frames(self, chunk_frames: int) -> None:
+        check_even_chunks(chunk_frames)

@@ -34,10 +34,9 @@ from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
 from asr_ee.exits.criteria import ExitSelector
 from asr_ee.models.encoder import EncoderState
-from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
+from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
 from asr_ee.streaming.config import StreamingConfig
-from asr_ee.streaming.cost import ChunkCost
 from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
 from asr_ee.streaming.endpoint import detect_endpoint
 from asr_ee.streaming.stream import ChunkRecord, RecognitionResult, Segment, Stream, Word
@@ -93,8 +92,7 @@ class Recognizer:
         self.config = config or StreamingConfig()
         self.clock = clock
         cfg = self.encoder.cfg
-        if cfg.arch == "splitformer" and self.config.chunk_frames % 2:
-            raise ConfigError(f"Splitformer models need an even chunk_frames, got {self.config.chunk_frames}")
+        self.encoder.check_chunk_frames(self.config.chunk_frames)
         if not cfg.causal:
             raise ConfigError("this model has a non-causal convolution and cannot stream")
         if lm is not None:
@@ -178,10 +176,7 @@ class Recognizer:
 
     @staticmethod
     def _group_key(plan: _Planned) -> Hashable:
-        state = plan.stream.encoder_state
-        return (plan.feed_frames, plan.cap, state.frames_done, state.subsampling.size(1),
-                tuple(s.key.size(2) for s in state.layers), tuple(s.key.size(2) for s in state.branches),
-                tuple((p.start, p.next_block, p.hidden.size(1)) for p in state.pending))
+        return plan.feed_frames, plan.cap, plan.stream.encoder_state.batch_key()
 
     def _run_group(self, group: list[_Planned]) -> tuple[float, float, list[tuple[Stream, int]]]:
         """Run one batch; returns its start and end time and the streams that got frames."""

@@ -26,7 +26,7 @@ from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames, tail_silence_samples
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
-from asr_ee.models.subsampling import FIRST_CHUNK_EXTRA, MIN_INPUT_FRAMES
+from asr_ee.models.subsampling import MIN_INPUT_FRAMES, chunk_input_frames
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import ControllerState
 from asr_ee.streaming.resample import StreamingResampler
@@ -204,7 +204,7 @@ class Stream:
     # ------------------------------------------------------------------ what the recognizer uses
     def next_feed_frames(self) -> int | None:
         """Fbank frames the next chunk takes, or None when no chunk is ready."""
-        needed = 4 * self.config.chunk_frames + (FIRST_CHUNK_EXTRA if self.feats_fed == 0 else 0)
+        needed = chunk_input_frames(self.config.chunk_frames, first=self.feats_fed == 0)
         available = self._feats.size(0)
         if available >= needed:
             return needed

@@ -16,7 +16,7 @@ from asr_ee.evaluation import EvaluationConfig, EvaluationResult, charged_exits,
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector
 from asr_ee.features import make_fbank
 from asr_ee.inputs import Utterance, from_cuts
-from asr_ee.models import EarlyExitEncoder, preset
+from asr_ee.models import EarlyExitEncoder, build_encoder, preset
 from asr_ee.models.flops import exit_costs
 from asr_ee.pretrained import Pretrained, load_pretrained
 
@@ -229,7 +229,7 @@ def test_splitformer_models_evaluate(eval_model: Path, eval_data) -> None:
     """The exit timer and the batched forward also serve Splitformer encoders (parallel branches)."""
     tokenizer = load_pretrained(eval_model).tokenizer
     torch.manual_seed(1)
-    model = EarlyExitEncoder(preset("tiny-splitformer", vocab_size=tokenizer.vocab_size))
+    model = build_encoder(preset("tiny-splitformer", vocab_size=tokenizer.vocab_size))
     cfg = EvaluationConfig(attention="chunk", chunk_frames=4, left_context_chunks=2, criteria=["fixed", "oracle"])
     summary = evaluate(model, tokenizer, from_cuts(eval_data.cuts), cfg).summary
     assert summary["num_evaluated"] == 4

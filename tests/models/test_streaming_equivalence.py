@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from asr_ee.models import EarlyExitEncoder, SkipPolicy, preset
+from asr_ee.models import EarlyExitEncoder, SkipPolicy, build_encoder, preset
 
 
 def _stream(model: EarlyExitEncoder, feats: torch.Tensor, chunk_frames: int, left_chunks: int | None,
@@ -30,7 +30,7 @@ def _stream(model: EarlyExitEncoder, feats: torch.Tensor, chunk_frames: int, lef
 @pytest.mark.parametrize("chunk_frames,left_chunks", [(2, 1), (4, 2), (4, None), (8, 3)])
 def test_chunked_infer_equals_masked_forward(arch: str, chunk_frames: int, left_chunks: int | None) -> None:
     torch.manual_seed(0)
-    model = EarlyExitEncoder(preset(arch)).eval()
+    model = build_encoder(preset(arch)).eval()
     feats = torch.randn(1, 203, 80)
     with torch.no_grad():
         full, lens = model(feats, torch.tensor([203]), chunk_frames=chunk_frames, left_context_chunks=left_chunks)
@@ -80,7 +80,7 @@ def test_copy_stream_equals_forward_with_chunk_exits(arch: str, chunk_frames: in
     """A COPY stream whose chunks stop at chosen exits decodes exactly what ``forward`` gives with
     those ``chunk_exits``: the training-time twin of a copy stream (``chunk.skip_prob``)."""
     torch.manual_seed(0)
-    model = EarlyExitEncoder(preset(arch)).eval()
+    model = build_encoder(preset(arch)).eval()
     num_chunks = 13
     feats = torch.randn(1, 4 * chunk_frames * num_chunks + 3, 80)
     targets = torch.randint(0, model.num_exits, (1, num_chunks))

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from asr_ee.data.tokenizer import Tokenizer
-from asr_ee.models import EarlyExitEncoder, preset
+from asr_ee.models import build_encoder, preset
 from asr_ee.pretrained import Pretrained
 
 SENTENCES = [
@@ -27,7 +27,7 @@ def make_pretrained(tokenizer_path: Path, arch: str = "tiny", seed: int = 0,
     tokenizer."""
     tokenizer = Tokenizer(tokenizer_path)
     torch.manual_seed(seed)
-    encoder = EarlyExitEncoder(preset(arch, vocab_size=tokenizer.vocab_size, exit_layers=list(exit_layers))).eval()
+    encoder = build_encoder(preset(arch, vocab_size=tokenizer.vocab_size, exit_layers=list(exit_layers))).eval()
     return Pretrained(encoder, tokenizer, Path(f"{arch}-seed{seed}"), {})
 
 
