@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 
-from asr_ee.config import from_dict
+from asr_ee.config import ConfigError, from_dict
 from asr_ee.models import EarlyExitEncoder, EncoderConfig, build_encoder
 
-__all__ = ["atomic_save", "load_checkpoint", "list_checkpoints", "checkpoint_step", "average_checkpoints", "export_model",
+__all__ = ["atomic_save", "remove_partial_saves", "load_checkpoint", "list_checkpoints", "checkpoint_step", "average_checkpoints", "export_model",
            "load_weights", "load_model", "CheckpointError"]
 
 
@@ -43,15 +43,31 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         raise
 
 
+def remove_partial_saves(folder: str | Path) -> list[Path]:
+    """Delete the temporary files :func:`atomic_save` leaves in ``folder`` when the process is
+    killed mid-write (``.<name>.<random>.tmp``); returns them. Call it before anything saves there."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    partial = sorted(p for p in folder.glob(".*.tmp") if p.is_file())
+    for path in partial:
+        path.unlink(missing_ok=True)
+    return partial
+
+
 def load_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} cannot be read ({e}); it may be truncated: use an "
                               "earlier checkpoint") from e
+    if not isinstance(state, dict):  # e.g. torch.save(tensor)
+        raise CheckpointError(f"{path} is not an asr_ee checkpoint (it holds a {type(state).__name__}, "
+                              "not a dict with encoder_config and model)")
+    return state
 
 
 def checkpoint_step(path: Path) -> int:
@@ -108,6 +124,8 @@ def load_weights(path: str | Path) -> tuple[dict, dict]:
 def _weights(state: dict, path: str | Path) -> tuple[dict, dict]:
     if "encoder_config" not in state or "model" not in state:
         raise CheckpointError(f"{path} is not an asr_ee checkpoint (no encoder_config/model)")
+    if not isinstance(state["model"], dict) or not isinstance(state["encoder_config"], dict):
+        raise CheckpointError(f"{path} is not an asr_ee checkpoint (its model or encoder_config is not a dict)")
     return state["encoder_config"], {k: v.float() if v.is_floating_point() else v for k, v in state["model"].items()}
 
 
@@ -119,8 +137,17 @@ def load_model(path: str | Path) -> tuple[EarlyExitEncoder, bytes | None, dict]:
     """
     state = load_checkpoint(path)
     encoder_config, weights = _weights(state, path)
-    model = build_encoder(from_dict(EncoderConfig, encoder_config))
-    model.load_state_dict(weights)
+    try:
+        model = build_encoder(from_dict(EncoderConfig, encoder_config))
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{path}: its encoder settings are not valid ({e})") from e
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:  # missing, unexpected or mis-shaped weights
+        problems = str(e).split("\n\t", 1)[-1].replace("\n\t", "; ")
+        raise CheckpointError(f"{path}: its weights do not match its encoder settings "
+                              f"({encoder_config.get('arch', '?')}, {encoder_config.get('num_layers', '?')} layers, "
+                              f"d_model {encoder_config.get('d_model', '?')}): {problems[:500]}") from e
     return model.eval(), state.get("tokenizer"), state.get("info", {})
 
 

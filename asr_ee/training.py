@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint, load_weights
+from asr_ee.checkpoint import atomic_save, list_checkpoints, load_checkpoint, load_weights, remove_partial_saves
 from asr_ee.config import ConfigError, save_yaml, to_dict
 from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader, make_valid_loader
 from asr_ee.data.tokenizer import Tokenizer
@@ -207,6 +207,11 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
     if existing and not resume:
         raise ConfigError(f"{exp_dir} already holds checkpoints; pass --resume to continue that run, "
                           "or choose a new --exp-dir")
+    if rank == 0:
+        for partial in remove_partial_saves(ckpt_dir):
+            print(f"removed {partial}, a checkpoint whose writing was interrupted", flush=True)
+        if resume and not existing:
+            print(f"--resume: {ckpt_dir} holds no checkpoint; starting the run from scratch", flush=True)
     random.seed(cfg.seed), np.random.seed(cfg.seed), torch.manual_seed(cfg.seed)
     model = build_encoder(cfg.encoder).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.optim.peak_lr, weight_decay=cfg.optim.weight_decay)

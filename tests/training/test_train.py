@@ -287,3 +287,15 @@ def test_cooldown_schedule_and_stop(tiny_corpus: Path, tmp_path: Path) -> None:
     cfg = _config(tiny_corpus, **{"optim.cooldown_start": 3, "optim.cooldown_steps": 3})
     last = train(cfg, tmp_path / "exp")
     assert load_checkpoint(last)["run"]["step"] == 6
+
+
+def test_resume_without_checkpoint_says_so_and_partial_saves_go(tiny_corpus: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    cfg = _config(tiny_corpus, max_steps=2)
+    leftover = tmp_path / "exp" / "checkpoints" / ".step-00000004.pt.abc.tmp"  # a kill during a save
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"half a checkpoint")
+    train(cfg, tmp_path / "exp", resume=True)
+    out = capsys.readouterr().out
+    assert "holds no checkpoint; starting the run from scratch" in out
+    assert f"removed {leftover}" in out and not leftover.exists()
