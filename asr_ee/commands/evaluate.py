@@ -146,22 +146,29 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.checkpoint import CheckpointError
     from asr_ee.config import ConfigError
     from asr_ee.evaluation import evaluate
-    from asr_ee.evaluation.report import write_outputs
+    from asr_ee.evaluation.report import OutputDir, write_outputs
     from asr_ee.inputs import InputError
 
+    output = OutputDir(args.output_dir)
     try:
-        cfg, pretrained, lm, utterances, inputs = _prepare(args)
-    except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"asr-ee evaluate: {e}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm)
-    result.summary = {"model": str(pretrained.path), "inputs": inputs, **result.summary}
-    try:
-        paths = write_outputs(result, args.output_dir, plot=not args.no_plot)
+        output.__enter__()  # checked and held before the work: a second run into it is refused now
     except OSError as e:
         print(f"asr-ee evaluate: cannot write to {args.output_dir}: {e}", file=sys.stderr)
         return 2
+    with output:
+        try:
+            cfg, pretrained, lm, utterances, inputs = _prepare(args)
+        except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
+            print(f"asr-ee evaluate: {e}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads or os.cpu_count() or 1)
+        result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm)
+        result.summary = {"model": str(pretrained.path), "inputs": inputs, **result.summary}
+        try:
+            paths = write_outputs(result, args.output_dir, plot=not args.no_plot)
+        except OSError as e:
+            print(f"asr-ee evaluate: cannot write to {args.output_dir}: {e}", file=sys.stderr)
+            return 2
     _print_summary(result.summary, paths)
     return 0 if result.num_evaluated else 1
 

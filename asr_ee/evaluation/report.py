@@ -1,21 +1,28 @@
 """What ``asr-ee evaluate`` writes: ``results.json``, ``results.md``, ``utterances.jsonl`` and the
 ``wer_vs_compute.png`` plot.
 
+Every file is written to a temporary name and renamed into place; :class:`OutputDir` checks the
+folder before the work and holds it while a run lasts, so two runs into one folder never leave a
+mixed set.
+
 The table and the plot are made from the ``results.json`` content alone (``summary``), so they can be
 redrawn from a saved file with :func:`write_markdown` and :func:`plot_wer_vs_compute`.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from asr_ee.evaluation.results import EvaluationResult
 from asr_ee.exits.selection import GRANULARITIES
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 
-__all__ = ["write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]
+__all__ = ["OutputDir", "write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]
 
 OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": "utterances.jsonl",
                 "plot": "wer_vs_compute.png"}
@@ -98,7 +105,56 @@ def markdown_report(summary: dict[str, Any]) -> str:
 
 
 def write_markdown(summary: dict[str, Any], path: str | Path) -> None:
-    Path(path).write_text(markdown_report(summary))
+    _write_atomic(Path(path), lambda tmp: tmp.write_text(markdown_report(summary)))
+
+
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class OutputDir:
+    """The folder a run writes into, checked before the work and held while the run lasts.
+
+    Entering creates the folder if needed, checks that it is a writable folder and takes an
+    exclusive lock on it (``flock`` of the folder itself: no lock file is left behind); a second
+    run into the same folder is refused at once. Raises ``OSError`` with a one-line message.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def __enter__(self) -> "OutputDir":
+        if self._fd is not None:  # already held (entered once to check early)
+            return self
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"output folder {self.path} is a file")
+        self.path.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.path, os.W_OK | os.X_OK):
+            raise PermissionError(f"output folder {self.path} is not writable")
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BlockingIOError(f"another run is writing into {self.path}; wait for it or choose "
+                                  "another --output-dir") from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock
+            self._fd = None
 
 
 def _threshold_labels(points: list[tuple[float, float, float]]) -> dict[tuple[float, float], str]:
@@ -163,7 +219,7 @@ def plot_wer_vs_compute(summary: dict[str, Any], path: str | Path) -> None:
         what = f"{Path(summary['model']).name} on {', '.join(Path(i).name for i in summary['inputs'])}: {what}"
     fig.suptitle(what)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
-    fig.savefig(str(path), dpi=110)
+    fig.savefig(str(path), dpi=110, format="png")
 
 
 def write_outputs(result: EvaluationResult, output_dir: str | Path, *, plot: bool = True) -> dict[str, Path]:
@@ -171,14 +227,18 @@ def write_outputs(result: EvaluationResult, output_dir: str | Path, *, plot: boo
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     paths = {kind: output_dir / name for kind, name in OUTPUT_FILES.items()}
-    paths["json"].write_text(json.dumps(result.summary, indent=2) + "\n")
-    write_markdown(result.summary, paths["markdown"])
     exit_layers = result.summary["exit_layers"]
-    with open(paths["utterances"], "w") as f:
-        for utt in result.utterances:
-            f.write(json.dumps(utt.to_dict(exit_layers)) + "\n")
+
+    def utterances(tmp: Path) -> None:
+        with open(tmp, "w") as f:
+            for utt in result.utterances:
+                f.write(json.dumps(utt.to_dict(exit_layers)) + "\n")
+
+    _write_atomic(paths["utterances"], utterances)
+    write_markdown(result.summary, paths["markdown"])
     if plot:
-        plot_wer_vs_compute(result.summary, paths["plot"])
+        _write_atomic(paths["plot"], lambda tmp: plot_wer_vs_compute(result.summary, tmp))
     else:
-        del paths["plot"]
+        paths.pop("plot").unlink(missing_ok=True)  # an earlier run's plot would not match these results
+    _write_atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(result.summary, indent=2) + "\n"))
     return paths

@@ -202,3 +202,30 @@ def test_speed_benchmark_reports_throughput(eval_model: Path, eval_data, capsys:
     assert report["utterances"] == 4 and report["audio_seconds"] > 5
     assert report["utterances_per_second"] > 0 and 0 < report["real_time_factor"] < 1
     assert list(report["encoder_rtf_to_exit"]) == ["1", "2", "3", "4"]
+
+
+def test_output_folder_is_checked_before_the_work(eval_data, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.evaluation.report import OutputDir
+
+    a_file = tmp_path / "taken"
+    a_file.write_text("not a folder")
+    missing_model = tmp_path / "no_model.pt"  # would fail later: the folder's error must come first
+    rc, _ = _evaluate(missing_model, a_file, str(eval_data.cuts))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "cannot write to" in err and "is a file" in err and len(err.splitlines()) == 1
+    with OutputDir(tmp_path / "busy"):  # another run holds the folder
+        rc, results = _evaluate(missing_model, tmp_path / "busy", str(eval_data.cuts))
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and results is None and "another run is writing into" in err
+    with OutputDir(tmp_path / "busy"):  # released when the first run ends
+        pass
+
+
+def test_a_rerun_replaces_the_whole_set(eval_model: Path, eval_data, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rc, first = _evaluate(eval_model, out, str(eval_data.cuts), "--limit", "2", "--criteria", "entropy")
+    assert rc == 0 and (out / "wer_vs_compute.png").is_file()
+    rc, second = _evaluate(eval_model, out, str(eval_data.cuts), "--limit", "1", "--criteria", "entropy",
+                           "--no-plot")
+    assert rc == 0 and second["num_utterances"] == 1 and len(_hypotheses(out)) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "utterances.jsonl"]
