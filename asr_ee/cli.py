@@ -14,7 +14,7 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic"]
+COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,9 +5,10 @@ One graph per exit block, so a chunk can stop at any exit and the runtime decide
 * ``block0.onnx``: the subsampling front end, block 0's layers (and its Splitformer branch) and
   exit head 0. Inputs ``feats`` (B, N, F): the fbank frames the subsampling consumes for this
   chunk (``4 C + 3``; the runtime keeps the unconsumed ones).
-* ``block{b}.onnx`` (b >= 1): block b on the previous exit's ``hidden`` (B, C, D), and exit head b.
+* ``block{b}.onnx`` (b >= 1): block b on the previous block's output ``prev_hidden`` (B, C, D), and
+  exit head b.
 * ``fill{b}.onnx`` (b >= 1): the ``copy`` policy's cache projection: block b's caches extended with
-  entries projected from ``hidden``, for a chunk that stopped before block b.
+  entries projected from ``prev_hidden`` (the output of the exit where the chunk stopped).
 
 Every graph also takes ``rope`` (C, Dh/2, 2), the rotary cos/sin tables of the chunk's positions
 (and ``branch_rope`` (ceil(C/2), Dh/2, 2) in a block with a branch), computed by the runtime in
@@ -27,6 +28,7 @@ import copy
 import hashlib
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,21 +37,14 @@ import torch
 from torch import nn
 
 from asr_ee.config import to_dict
+from asr_ee.export.format import FORMAT, METADATA_FILE, STATE_FIELDS, state_names
 from asr_ee.models.conformer import LayerState
 from asr_ee.models.encoder import EarlyExitEncoder
 from asr_ee.models.splitformer import upsample2x, downsample2x
 
 __all__ = ["FORMAT", "METADATA_FILE", "ExportResult", "export_onnx", "state_names"]
 
-FORMAT = "asr_ee.onnx.v1"
-METADATA_FILE = "model.json"
 OPSET = 17
-_STATE_FIELDS = ("key", "value", "conv")
-
-
-def state_names(kind: str, index: int) -> list[str]:
-    """Input names of one layer's (``kind`` = layer) or branch's state; outputs add ``new.``."""
-    return [f"{kind}{index}.{name}" for name in _STATE_FIELDS]
 
 
 class _Block(nn.Module):
@@ -104,29 +99,36 @@ class ExportResult:
     graphs: list[Path]
 
 
-def _example_inputs(encoder: EarlyExitEncoder, b: int, fill: bool, chunk: int, cached: int
+# Example sizes for tracing, all different from each other and from the model's constant sizes,
+# so the tracer cannot tie two dynamic axes together (an axis equal to another in the example would
+# come out of the export as the same symbol, and onnxruntime then rejects other sizes).
+_EXAMPLE = {"batch": 3, "chunk": 10, "layer_cache": 13, "branch_cache": 11}
+
+
+def _example_inputs(encoder: EarlyExitEncoder, b: int, fill: bool
                     ) -> tuple[list[torch.Tensor], list[str], dict[str, dict[int, str]]]:
-    """Dummy inputs (batch 2, ``chunk`` frames, ``cached`` cache frames), their names and dynamic axes."""
+    """Dummy inputs (sizes :data:`_EXAMPLE`), their names and dynamic axes."""
     cfg = encoder.cfg
-    head_dim, batch = cfg.d_model // cfg.num_heads, 2
+    head_dim, batch, chunk = cfg.d_model // cfg.num_heads, _EXAMPLE["batch"], _EXAMPLE["chunk"]
     if b == 0 and not fill:
         inputs, names = [torch.randn(batch, 4 * chunk + 3, cfg.num_mel_bins)], ["feats"]
         axes = {"feats": {0: "batch", 1: "feat_frames"}}
     else:
-        inputs, names = [torch.randn(batch, chunk, cfg.d_model)], ["hidden"]
-        axes = {"hidden": {0: "batch", 1: "chunk"}}
+        inputs, names = [torch.randn(batch, chunk, cfg.d_model)], ["prev_hidden"]
+        axes = {"prev_hidden": {0: "batch", 1: "chunk"}}
     inputs.append(torch.randn(chunk, head_dim // 2, 2))
     names.append("rope")
     axes["rope"] = {0: "chunk"}
     j = encoder.branch_of_block.get(b)
-    kinds = [("layer", i, cached) for i in encoder.block_layers[b]]
+    kinds = [("layer", i) for i in encoder.block_layers[b]]
     if j is not None:
         inputs.append(torch.randn((chunk + 1) // 2, head_dim // 2, 2))
         names.append("branch_rope")
         axes["branch_rope"] = {0: "half_chunk"}
-        kinds.append(("branch", j, cached // 2))
-    for kind, index, frames in kinds:
+        kinds.append(("branch", j))
+    for kind, index in kinds:
         key, value, conv = state_names(kind, index)
+        frames = _EXAMPLE[f"{kind}_cache"]
         inputs += [torch.randn(batch, cfg.num_heads, frames, head_dim), torch.randn(batch, cfg.num_heads, frames, head_dim),
                    torch.randn(batch, cfg.d_model, cfg.conv_kernel - 1)]
         names += [key, value, conv]
@@ -137,18 +139,18 @@ def _example_inputs(encoder: EarlyExitEncoder, b: int, fill: bool, chunk: int, c
 
 def _export_graph(encoder: EarlyExitEncoder, b: int, fill: bool, path: Path) -> None:
     module = _Block(encoder, b, fill).eval()
-    chunk = 8
-    inputs, names, axes = _example_inputs(encoder, b, fill, chunk, cached=2 * chunk)
-    state_inputs = [n for n in names if n.startswith(("layer", "branch"))]
+    inputs, names, axes = _example_inputs(encoder, b, fill)
+    state_inputs = [n for n in names if n.endswith(tuple(f".{f}" for f in STATE_FIELDS))]
     outputs = ([] if fill else ["log_probs", "hidden"]) + [f"new.{n}" for n in state_inputs]
     for name in outputs:
         if name in ("log_probs", "hidden"):
             axes[name] = {0: "batch", 1: "chunk"}
-        elif not name.endswith(".conv"):
-            axes[name] = {0: "batch", 2: "new_cache"}
-        else:
+        elif name.endswith(".conv"):
             axes[name] = {0: "batch"}
-    with torch.no_grad():
+        else:  # keys and values: the cache and the chunk (the runtime trims them to the left context)
+            axes[name] = {0: "batch", 2: "new_" + ("branch" if name.startswith("new.branch") else "layer") + "_cache"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is the one that traces this
         torch.onnx.export(module, tuple(inputs), str(path), input_names=names, output_names=outputs,
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
 
@@ -172,7 +174,7 @@ def _sha256(path: Path) -> str:
 
 def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer: str | Path | None = None,
                 int8: bool = False, defaults: dict[str, Any] | None = None,
-                source: str | Path | None = None) -> ExportResult:
+                source: str | Path | None = None, extra_files: list[Path] | None = None) -> ExportResult:
     """Write the streaming step of ``encoder`` as ONNX graphs and ``model.json`` into ``output_dir``.
 
     The encoder is copied first (``copy.deepcopy``) and only the copy is put in eval mode and
@@ -184,6 +186,8 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
         int8: dynamic int8 weights for the matrix products (onnxruntime's quantizer).
         defaults: streaming settings (``StreamingConfig`` keys) the model ships with.
         source: the model file exported (recorded with its sha256).
+        extra_files: files copied beside the graphs under their own names (the language model
+            ``defaults["lm"]`` names).
     """
     if not encoder.cfg.causal:
         raise ValueError("only a causal model streams; this one has a centred convolution")
@@ -208,7 +212,14 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
         "format": FORMAT, "encoder_config": to_dict(model.cfg), "exit_layers": list(model.cfg.exit_layers),
         "blocks": blocks, "int8": int8, "opset": OPSET, "streaming_defaults": dict(defaults or {}),
         "tokenizer": None, "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
+        # any chunk size and left context run on the same graphs; a Splitformer's chunks are even
+        "chunk_frames_multiple": 2 if model.branches else 1,
+        "features": {"sample_rate": 16000, "num_mel_bins": model.cfg.num_mel_bins, "frame_shift_ms": 10,
+                     "frame_length_ms": 25, "first_chunk_fbank_frames": "4 * chunk_frames + 3",
+                     "chunk_fbank_frames": "4 * chunk_frames"},
     }
+    for extra in extra_files or []:
+        shutil.copyfile(extra, output_dir / Path(extra).name)
     if tokenizer is not None:
         shutil.copyfile(tokenizer, output_dir / "tokenizer.model")
         metadata["tokenizer"] = "tokenizer.model"

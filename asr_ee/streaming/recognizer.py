@@ -36,6 +36,7 @@ from asr_ee.exits.criteria import ExitSelector
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
+from asr_ee.runtime.backend import StreamingEncoder
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
 from asr_ee.streaming.endpoint import detect_endpoint
@@ -87,7 +88,10 @@ class Recognizer:
                  cpu_load: Callable[[], float] | None = None, lm: NgramLM | None = None) -> None:
         self.pretrained = pretrained
         self.lm = lm
-        self.encoder = pretrained.encoder.eval()
+        # the backend's encoder: eager torch, or exported graphs on onnxruntime (asr_ee.runtime)
+        self.encoder: StreamingEncoder = pretrained.encoder
+        if isinstance(self.encoder, torch.nn.Module):
+            self.encoder.eval()
         self.tokenizer = pretrained.tokenizer
         self.config = config or StreamingConfig()
         self.clock = clock

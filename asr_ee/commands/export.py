@@ -1,0 +1,53 @@
+"""``asr-ee export``: write a model's streaming step as ONNX graphs split at the exits, with one
+metadata file (``model.json``: exits, graphs, chunk rules, the model's shipped defaults), the
+tokenizer and the language model its defaults name, for ``--backend onnx`` (onnxruntime).
+
+    asr-ee export --model exp/small/model.pt --output exp/small/onnx
+    asr-ee export --output exp/small/onnx-int8 --int8     # the shipped model, int8 weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export the streaming step to ONNX (graphs split at the exits)")
+    p.add_argument("--model", help="exported model or checkpoint (default: the shipped model)")
+    p.add_argument("--output", required=True, help="folder to write the graphs and model.json into")
+    p.add_argument("--int8", action="store_true",
+                   help="dynamic int8 weights for the matrix products (activations stay float)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asr_ee.checkpoint import CheckpointError
+    from asr_ee.config import ConfigError
+
+    try:
+        from asr_ee.export.onnx import export_onnx
+    except ImportError as e:
+        print(f"asr-ee export needs onnx and onnxruntime: pip install 'asr_ee[onnx]' ({e})", file=sys.stderr)
+        return 2
+    from asr_ee.pretrained import load_pretrained
+    from asr_ee.streaming.factory import model_defaults
+
+    try:
+        pretrained = load_pretrained(args.model)
+        defaults = model_defaults(pretrained)
+    except (CheckpointError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    extra = []
+    lm_name = defaults.get("lm")
+    if lm_name is not None and (pretrained.path.parent / lm_name).is_file():
+        extra.append(pretrained.path.parent / lm_name)
+    result = export_onnx(pretrained.encoder, args.output, tokenizer=pretrained.tokenizer.path, int8=args.int8,
+                         defaults=defaults, source=pretrained.path, extra_files=extra)
+    size_mb = sum(p.stat().st_size for p in result.graphs) / 1e6
+    print(f"wrote {len(result.graphs)} graphs ({size_mb:.1f} MB{', int8' if args.int8 else ''}), "
+          f"exits at layers {result.metadata['exit_layers']}, to {result.output_dir}")
+    return 0
