@@ -87,30 +87,61 @@ def _file_utterance(utt_id: str, path: Path, reference: str | None) -> Utterance
 
 
 def from_transcripts(audio_dir: str | Path, transcripts: str | Path) -> list[Utterance]:
+    """One utterance per line of ``transcripts`` (Kaldi ``text`` or TSV, see the module doc).
+
+    A line that is not UTF-8, is empty or has no transcript text becomes a failed utterance whose
+    error names the line; so does each audio file in ``audio_dir`` that no line names."""
     audio_dir, transcripts = Path(audio_dir), Path(transcripts)
     if not audio_dir.is_dir():
         raise InputError(f"audio directory {audio_dir} does not exist")
     if not transcripts.is_file():
         raise InputError(f"transcript file {transcripts} does not exist")
-    utts = []
-    for number, line in enumerate(transcripts.read_text(errors="replace").splitlines(), 1):
+    try:
+        lines = transcripts.read_bytes().splitlines()
+    except OSError as e:
+        raise InputError(f"transcript file {transcripts} cannot be read: {e}") from e
+    utts, named = [], set()
+    for number, raw in enumerate(lines, 1):
+        where = f"{transcripts}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            key = raw.decode("utf-8", errors="replace").split("\t")[0].split(" ")[0].strip() or f"line {number}"
+            utts.append(Utterance(key, None, where, error=f"{where}: not UTF-8 text (byte 0x{raw[e.start]:02x} "
+                                                              f"at column {e.start + 1})"))
+            named.add(Path(key).stem)
+            continue
         if not line.strip():
+            utts.append(Utterance(f"line {number}", None, where, error=f"{where}: empty line"))
             continue
-        if "\t" in line:
-            cols = line.split("\t")
-            rel, text = cols[0].strip(), cols[-1].strip()
-            utts.append(_file_utterance(Path(rel).stem, audio_dir / rel, text))
-            continue
-        utt_id, _, text = line.strip().partition(" ")
-        found = _find_audio(audio_dir, utt_id)
-        if found is None:
-            utts.append(Utterance(utt_id, text, f"{transcripts}:{number}",
-                                  error=f"{transcripts}:{number}: no audio file for {utt_id!r} in {audio_dir}"))
-        else:
-            utts.append(_file_utterance(utt_id, found, text))
+        utt = _transcript_line(audio_dir, line, where)
+        named.add(Path(utt.source).resolve() if utt.error is None else utt.id)
+        utts.append(utt)
     if not utts:
         raise InputError(f"transcript file {transcripts} holds no utterances")
+    for path in sorted(p for p in audio_dir.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()):
+        if path.resolve() not in named and path.stem not in named:
+            utts.append(Utterance(path.stem, None, str(path),
+                                  error=f"{path}: audio with no transcript line in {transcripts}"))
     return utts
+
+
+def _transcript_line(audio_dir: Path, line: str, where: str) -> Utterance:
+    """A Kaldi (``utt_id words...``) or TSV (``path<TAB>...<TAB>transcript``) line."""
+    if "\t" in line:
+        cols = line.split("\t")
+        rel, text = cols[0].strip(), cols[-1].strip()
+        utt_id = Path(rel).stem
+        if not text or len(cols) < 2:
+            return Utterance(utt_id, None, where, error=f"{where}: {rel!r} has no transcript text")
+        return _file_utterance(utt_id, audio_dir / rel, text)
+    utt_id, _, text = line.strip().partition(" ")
+    if not text.strip():
+        return Utterance(utt_id, None, where, error=f"{where}: {utt_id!r} has no transcript text")
+    found = _find_audio(audio_dir, utt_id)
+    if found is None:
+        return Utterance(utt_id, text.strip(), where, error=f"{where}: no audio file for {utt_id!r} in {audio_dir}")
+    return _file_utterance(utt_id, found, text.strip())
 
 
 def from_files(paths: list[str | Path]) -> list[Utterance]:
