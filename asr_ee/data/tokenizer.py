@@ -100,8 +100,19 @@ class Tokenizer:
 
     @property
     def fingerprint(self) -> str:
-        """sha256 of the model file (first 16 hex digits): ties a token LM to this tokenizer."""
-        return hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        """sha256 (first 16 hex digits) of what decides the token ids: the pieces with their scores
+        and types, and the normalizer. Ties a token LM to this tokenizer. Not of the file's bytes:
+        those also hold the trainer's temporary input path, so a rebuilt corpus with the very same
+        tokenizer would otherwise reject every LM built for it."""
+        from sentencepiece import sentencepiece_model_pb2
+
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(self.path.read_bytes())
+        digest = hashlib.sha256()
+        for piece in proto.pieces:
+            digest.update(f"{piece.piece}\t{piece.score!r}\t{piece.type}\n".encode())
+        digest.update(proto.normalizer_spec.SerializeToString(deterministic=True))
+        return digest.hexdigest()[:16]
 
     @property
     def vocab_size(self) -> int:

@@ -50,3 +50,14 @@ def test_rejects_model_without_blank(tmp_path: Path) -> None:
 def test_vocab_smaller_than_alphabet_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="smaller than the [0-9]+ characters"):
         train_tokenizer(TEXTS, tmp_path / "bpe", vocab_size=10)
+
+
+def test_fingerprint_is_the_same_for_the_same_tokenizer_built_twice(tmp_path: Path) -> None:
+    """Rebuilding a corpus trains the very same tokenizer in another temporary directory (the
+    file's bytes differ by that path): an LM built for one must be accepted by the other."""
+    first = train_tokenizer(TEXTS, tmp_path / "a" / "bpe", vocab_size=40)
+    second = train_tokenizer(TEXTS, tmp_path / "b" / "bpe", vocab_size=40)
+    other = train_tokenizer(TEXTS, tmp_path / "c" / "bpe", vocab_size=36)
+    assert first.read_bytes() != second.read_bytes()
+    assert Tokenizer(first).fingerprint == Tokenizer(second).fingerprint
+    assert Tokenizer(first).fingerprint != Tokenizer(other).fingerprint

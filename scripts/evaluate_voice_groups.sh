@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Issue 15's figures for one model: WER per voice group (training voices = `test`, held-out voices,
+# the unseen natural voice), greedy and beam + LM, every exit and the exit criteria, in full context
+# and under the streaming chunk mask (8 frames, 4 left chunks: what a stream computes); and the 8
+# recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM.
+# Writes MODEL_DIR/eval/<split>[_chunk8]/ and MODEL_DIR/eval/alsa.tsv, then prints the summary table
+# (scripts/voice_groups.py).
+# Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
+#   MODEL_DIR holds model.pt and lm.pt; SPLITS default "test test_heldout_voices natural".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model_dir=${1:?usage: evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]}
+data_dir=${2:?DATA_DIR}
+natural_dir=${3:?NATURAL_DIR}
+splits=${4:-test test_heldout_voices natural}
+threads=${THREADS:-1}
+asr=".venv/bin/asr-ee"
+for split in $splits; do
+  cuts="$data_dir/cuts_$split.jsonl.gz"
+  [ "$split" = natural ] && cuts="$natural_dir/cuts_natural.jsonl.gz"
+  for attention in full chunk; do
+    out="$model_dir/eval/$split"; extra=()
+    [ "$attention" = chunk ] && { out="${out}_chunk8"; extra=(--left-context-chunks 4); }
+    [ -f "$out/results.json" ] && { echo "== $out: done"; continue; }
+    echo "== $out"
+    "$asr" evaluate "$cuts" --model "$model_dir/model.pt" --lm "$model_dir/lm.pt" --decoding greedy+lm \
+      --attention "$attention" --chunk-frames 8 "${extra[@]}" --threads "$threads" \
+      --output-dir "$out" --quiet
+  done
+done
+# the recorded human voice of alsa-utils: reference = the file name ("Front_Center" -> "front center")
+clips=(/usr/share/sounds/alsa/{Front,Rear,Side}_*.wav)
+"$asr" transcribe "${clips[@]}" --model "$model_dir/model.pt" --lm "$model_dir/lm.pt" \
+  --threads "$threads" > "$model_dir/eval/alsa.tsv"
+.venv/bin/python scripts/voice_groups.py "$model_dir"
