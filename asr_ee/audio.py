@@ -1,6 +1,9 @@
 """Reading audio for inference: any rate (resampled to 16 kHz), any channel count (downmixed),
 the formats soundfile reads (wav, flac, ogg, mp3 with libsndfile >= 1.1) and, failing that, what
 ffmpeg decodes. Unreadable, empty or non-finite audio raises :class:`AudioError` saying why.
+
+:func:`load_audio` returns a whole file; :class:`AudioFile` reads one in blocks, so that what a
+long file costs in memory does not grow with its length (``benchmarks/transcribe_memory.py``).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -15,7 +19,7 @@ import torchaudio
 
 from asr_ee.features import SAMPLE_RATE
 
-__all__ = ["AudioError", "as_mono_float32", "load_audio", "to_model_rate"]
+__all__ = ["AudioError", "AudioFile", "as_mono_float32", "load_audio", "to_model_rate"]
 
 
 class AudioError(ValueError):
@@ -50,15 +54,96 @@ def to_model_rate(samples: np.ndarray | torch.Tensor, sample_rate: int) -> torch
     return x
 
 
-def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+def _ffmpeg_command(path: Path) -> list[str]:
     if shutil.which("ffmpeg") is None:
         raise AudioError(f"{path}: soundfile cannot read it and ffmpeg is not installed "
                          "(apt-get install ffmpeg)")
-    proc = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1",
-                           "-ar", str(SAMPLE_RATE), "-"], capture_output=True)
+    return ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+
+
+def _ffmpeg_failed(path: Path, stderr: bytes) -> AudioError:
+    reason = stderr.decode(errors="replace").strip().splitlines()
+    return AudioError(f"{path}: cannot decode audio ({reason[-1] if reason else 'ffmpeg failed'})")
+
+
+class AudioFile:
+    """An audio file read in blocks of mono float32 samples at its own rate (:attr:`sample_rate`;
+    16 kHz where ffmpeg decodes it). Checks what :func:`load_audio` checks, block by block: the
+    error for non-finite samples names the second where they are.
+
+    Example::
+
+        audio = AudioFile("long.flac")
+        for block in audio.blocks(seconds=10.0):
+            stream.accept_waveform(audio.sample_rate, block)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        import soundfile as sf
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioError(f"{self.path}: no such file")
+        if self.path.stat().st_size == 0:
+            raise AudioError(f"{self.path}: the file is empty (0 bytes)")
+        try:
+            info = sf.info(str(self.path))
+            self.sample_rate, self.num_samples, self._ffmpeg = int(info.samplerate), int(info.frames), False
+        except Exception:  # soundfile raises LibsndfileError/RuntimeError for what it cannot parse
+            _ffmpeg_command(self.path)
+            self.sample_rate, self.num_samples, self._ffmpeg = SAMPLE_RATE, None, True
+
+    def blocks(self, seconds: float = 10.0) -> Iterator[torch.Tensor]:
+        """(N,) float32 blocks of ``seconds`` (the last one shorter), downmixed to mono."""
+        size = max(1, round(seconds * self.sample_rate))
+        raw = self._ffmpeg_blocks(size) if self._ffmpeg else self._soundfile_blocks(size)
+        done = 0
+        for block in raw:
+            if block.size == 0:
+                continue
+            try:
+                x = as_mono_float32(block)
+            except AudioError as e:
+                raise AudioError(f"{self.path}: {e} (in the block at {done / self.sample_rate:.1f} s)") from e
+            done += x.numel()
+            yield x
+        if done == 0:
+            raise AudioError(f"{self.path}: the file holds no audio samples")
+
+    def _soundfile_blocks(self, size: int) -> Iterator[np.ndarray]:
+        import soundfile as sf
+
+        with sf.SoundFile(str(self.path)) as f:
+            while True:
+                block = f.read(size, dtype="float32", always_2d=False)
+                if len(block) == 0:
+                    return
+                yield block
+
+    def _ffmpeg_blocks(self, size: int) -> Iterator[np.ndarray]:
+        proc = subprocess.Popen(_ffmpeg_command(self.path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        try:
+            while True:
+                data = proc.stdout.read(4 * size)
+                if not data:
+                    break
+                yield np.frombuffer(data[: len(data) // 4 * 4], dtype=np.float32)
+            stderr = proc.stderr.read()
+            if proc.wait() != 0:
+                raise _ffmpeg_failed(self.path, stderr)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
+    proc = subprocess.run(_ffmpeg_command(path), capture_output=True)
     if proc.returncode != 0:
-        reason = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise AudioError(f"{path}: cannot decode audio ({reason[-1] if reason else 'ffmpeg failed'})")
+        raise _ffmpeg_failed(path, proc.stderr)
     return np.frombuffer(proc.stdout, dtype=np.float32), SAMPLE_RATE
 
 

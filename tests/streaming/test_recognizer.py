@@ -254,3 +254,35 @@ def test_splitformer_needs_even_chunks_and_streams_exactly(tokenizer_path) -> No
     audio = synthetic_speech(4.0, seed=4)
     result = _decode_all(Recognizer(pretrained, _config()), [audio])
     assert result.tokens == greedy_decode(offline_log_probs(pretrained, audio, CHUNK, LEFT)[-1])
+
+
+def test_a_file_read_in_blocks_gives_the_whole_file_result(tiny_pretrained, tmp_path) -> None:
+    """AudioFile blocks fed by run_blocks = run_stream on the whole signal (16 kHz and 8 kHz files,
+    stereo downmixed; endpoints on, so segments close on the way)."""
+    import soundfile as sf
+
+    from asr_ee.audio import AudioError, AudioFile
+    from asr_ee.streaming.blocks import run_blocks
+    from asr_ee.streaming.endpoint import EndpointConfig
+
+    config = _config(endpoint=EndpointConfig(), decoding="beam", beam=3)
+    for rate in (16000, 8000):
+        mono = synthetic_speech(7.3, sample_rate=rate, seed=rate)
+        path = tmp_path / f"long{rate}.flac"
+        sf.write(path, torch.stack([mono, mono], dim=1).numpy(), rate)
+        audio = AudioFile(path)
+        assert audio.sample_rate == rate and audio.num_samples == mono.numel()
+        joined = torch.cat(list(audio.blocks(seconds=0.37)))
+        torch.testing.assert_close(joined, mono, atol=1e-4, rtol=0)  # FLAC is 16-bit
+        recognizer = Recognizer(tiny_pretrained, config)
+        whole = run_stream(recognizer, joined, sample_rate=rate)
+        blocks = run_blocks(recognizer, audio.blocks(seconds=1.3), sample_rate=rate)
+        assert blocks.text == whole.text and blocks.tokens == whole.tokens
+        assert [s.tokens for s in blocks.segments] == [s.tokens for s in whole.segments]
+    bad = tmp_path / "nan.wav"
+    sf.write(bad, np.concatenate([np.zeros(32000), [np.nan], np.zeros(10)]).astype(np.float32), 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN.*block at 2.0 s"):
+        list(AudioFile(bad).blocks(seconds=1.0))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        AudioFile(tmp_path / "empty.wav")
