@@ -40,7 +40,8 @@ from asr_ee.config import to_dict
 from asr_ee.export.format import FORMAT, METADATA_FILE, STATE_FIELDS, state_names
 from asr_ee.models.conformer import LayerState
 from asr_ee.models.encoder import EarlyExitEncoder
-from asr_ee.models.splitformer import upsample2x, downsample2x
+from asr_ee.models.splitformer import downsample2x, upsample2x
+from asr_ee.models.subsampling import RIGHT_CONTEXT, STRIDE
 
 __all__ = ["FORMAT", "METADATA_FILE", "ExportResult", "export_onnx", "state_names"]
 
@@ -214,6 +215,8 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
         "tokenizer": None, "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
         # any chunk size and left context run on the same graphs; a Splitformer's chunks are even
         "chunk_frames_multiple": 2 if model.branches else 1,
+        # block 0 takes (chunk - 1) * stride + right_context + 1 fbank frames for a chunk of encoder frames
+        "subsampling": {"stride": STRIDE, "right_context": RIGHT_CONTEXT},
         "features": {"sample_rate": 16000, "num_mel_bins": model.cfg.num_mel_bins, "frame_shift_ms": 10,
                      "frame_length_ms": 25, "first_chunk_fbank_frames": "4 * chunk_frames + 3",
                      "chunk_fbank_frames": "4 * chunk_frames"},

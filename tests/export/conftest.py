@@ -55,6 +55,31 @@ def exported(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
+@pytest.fixture(scope="session")
+def model_file(tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model file (exits at layers 1-4) with shipped defaults: entropy 0.965, ceiling 3."""
+    from asr_ee.checkpoint import export_model
+    from asr_ee.config import to_dict
+    from asr_ee.data.tokenizer import Tokenizer
+
+    encoder = seeded_encoder("tiny", vocab_size=Tokenizer(tokenizer_path).vocab_size)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    defaults = {"criterion": {"kind": "entropy", "threshold": 0.965}, "max_exit_layer": 3}
+    export_model({"encoder_config": to_dict(encoder.cfg), "model": encoder.state_dict()}, tokenizer_path, path,
+                 half=False, extra={"defaults": defaults})
+    return path
+
+
+@pytest.fixture(scope="session")
+def onnx_dir(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``asr-ee export`` of :func:`model_file` (fp32)."""
+    from asr_ee.cli import main
+
+    out = tmp_path_factory.mktemp("onnx") / "exported"
+    assert main(["export", "--model", str(model_file), "--output", str(out)]) == 0
+    return out
+
+
 def synthetic_speech(seconds: float, sample_rate: int = 16000, seed: int = 0) -> torch.Tensor:
     """Harmonic bursts with pauses and a little noise."""
     g = torch.Generator().manual_seed(seed)

@@ -9,32 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from asr_ee.checkpoint import export_model
 from asr_ee.cli import main
-from asr_ee.config import to_dict
 from asr_ee.pretrained import load_pretrained
 from asr_ee.runtime import load_model_for_backend
 from asr_ee.streaming.factory import build_recognizer
-from conftest import seeded_encoder, synthetic_speech
-
-
-@pytest.fixture(scope="module")
-def model_file(tokenizer_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from asr_ee.data.tokenizer import Tokenizer
-
-    encoder = seeded_encoder("tiny", vocab_size=Tokenizer(tokenizer_path).vocab_size)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    defaults = {"criterion": {"kind": "entropy", "threshold": 0.965}, "max_exit_layer": 3}
-    export_model({"encoder_config": to_dict(encoder.cfg), "model": encoder.state_dict()}, tokenizer_path, path,
-                 half=False, extra={"defaults": defaults})
-    return path
-
-
-@pytest.fixture(scope="module")
-def onnx_dir(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("onnx") / "exported"
-    assert main(["export", "--model", str(model_file), "--output", str(out)]) == 0
-    return out
+from conftest import synthetic_speech
 
 
 def test_export_writes_graphs_and_metadata(onnx_dir: Path, model_file: Path) -> None:
