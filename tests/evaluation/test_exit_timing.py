@@ -1,16 +1,11 @@
-"""scripts/exit_timing.py finds how many frames an exit's CTC spikes sit before the last exit's."""
+"""asr_ee.evaluation.exit_timing (scripts/exit_timing.py) finds how many frames an exit's CTC spikes
+sit before the last exit's."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-
-from exit_timing import lag_matches, main  # noqa: E402
+from asr_ee.evaluation.exit_timing import lag_matches, main
 
 
 def _spikes(frames: int, at: list[int]) -> torch.Tensor:
