@@ -7,7 +7,8 @@
 # context and streaming chunk mask; greedy and beam + LM; the alsa clips) into OUT_DIR/eval/.
 # Usage: bash scripts/ship_small_model.sh RUN_DIR DATA_DIR [LAST_K] [OUT_DIR] [NATURAL_DIR]
 #   OUT_DIR default exp/small (the default model every command uses); DEFAULTS (env, JSON) sets
-#   the defaults stamped into the model file, default {"lm": "lm.pt", "max_exit_layer": 10}.
+#   the defaults stamped into the model file, default {"lm": "lm.pt", "max_exit_layer": 10}; LM (env)
+#   copies an LM built the same way before instead of building it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run_dir=${1:?usage: ship_small_model.sh RUN_DIR DATA_DIR [LAST_K] [OUT_DIR] [NATURAL_DIR]}
@@ -23,7 +24,8 @@ $py scripts/stamp_defaults.py "$out/model.pt" "$defaults"
 cp "$run_dir/train.yaml" "$out/train.yaml"
 exclude=()
 [ -n "$natural_dir" ] && exclude=(--exclude "$natural_dir/text/sentences_natural.txt")
-.venv/bin/asr-ee lm --data-dir "$data_dir" "${exclude[@]}" --order 4 --min-count 1 --output "$out/lm.pt"
+if [ -n "${LM:-}" ]; then cp "$LM" "$out/lm.pt"
+else .venv/bin/asr-ee lm --data-dir "$data_dir" "${exclude[@]}" --order 4 --min-count 1 --output "$out/lm.pt"; fi
 [ -f "$out/eval/dev/results.json" ] || .venv/bin/asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" \
   --model "$out/model.pt" --lm "$out/lm.pt" --decoding greedy+lm --quiet --output-dir "$out/eval/dev"
 splits="test test_heldout_voices"; [ -n "$natural_dir" ] && splits="$splits natural"
