@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from asr_ee.evaluation.results import EvaluationResult
+from asr_ee.exits.criteria import CRITERIA
 from asr_ee.exits.selection import GRANULARITIES
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 
@@ -27,9 +28,8 @@ __all__ = ["OutputDir", "write_outputs", "markdown_report", "write_markdown", "p
 OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": "utterances.jsonl",
                 "plot": "wer_vs_compute.png"}
 FRAME_MS = round(1000 / ENCODER_FRAMES_PER_SECOND)  # one encoder frame
-_CRITERIA_PLOTTED = ("entropy", "confidence", "confidence_min", "patience")  # fixed = the per-exit points
-_LABELS = {"entropy": "entropy", "confidence": "confidence (mean)", "confidence_min": "confidence (min)",
-           "patience": "patience (PABEE)", "fixed": "fixed exit", "oracle": "oracle (bound)"}
+_CRITERIA_PLOTTED = tuple(name for name, spec in CRITERIA.items() if spec.plotted)  # fixed: per-exit points
+_LABELS = {**{name: spec.label for name, spec in CRITERIA.items()}, "oracle": "oracle (bound)"}
 
 
 def _num(value: float | None, digits: int = 2) -> str:

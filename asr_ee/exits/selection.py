@@ -19,16 +19,17 @@ from typing import Literal, Sequence
 import torch
 
 from asr_ee.config import ConfigError
-from asr_ee.exits.criteria import ExitCriterion, ExitSelector, frame_argmax
+from asr_ee.exits.criteria import CRITERIA, CRITERION_NAMES, ExitCriterion, ExitSelector, frame_argmax
 
 __all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "Policy", "segment_bounds",
            "criterion_values", "first_accepted", "oracle_exit", "splice_posteriors", "choose_exits"]
 
 Granularity = Literal["utterance", "chunk"]
-PolicyKind = Literal["entropy", "confidence", "confidence_min", "patience", "fixed", "oracle"]
+PolicyKind = str  # a criterion name (exits.criteria.CRITERIA) or "oracle"
 
 GRANULARITIES: tuple[Granularity, ...] = ("utterance", "chunk")
-POLICY_KINDS: tuple[PolicyKind, ...] = ("entropy", "confidence", "confidence_min", "patience", "fixed", "oracle")
+# the learned criteria (the gate) join when evaluation can give them their model
+POLICY_KINDS: tuple[PolicyKind, ...] = (*(n for n in CRITERION_NAMES if not CRITERIA[n].needs_model), "oracle")
 
 
 @dataclass(frozen=True)
