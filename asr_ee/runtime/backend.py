@@ -42,15 +42,18 @@ class StreamingEncoder(Protocol):
 
 def load_model_for_backend(model: str | Path | None, backend: str = "torch", *, threads: int = 1) -> "Pretrained":
     """The model the recognizer runs: a model file through torch (None: the shipped model), or a
-    folder written by ``asr-ee export`` through onnxruntime."""
+    folder written by ``asr-ee export`` through onnxruntime. A missing folder is a ConfigError."""
+    from asr_ee.config import ConfigError
+
     if backend == "torch":
         from asr_ee.pretrained import load_pretrained
 
         return load_pretrained(model)
     if backend == "onnx":
-        if model is None:
-            raise ValueError("--backend onnx needs --model DIR (a folder written by `asr-ee export`)")
-        from asr_ee.runtime.onnx_encoder import load_onnx_model
+        from asr_ee.runtime.onnx_encoder import is_onnx_model_dir, load_onnx_model
 
+        if model is None or not is_onnx_model_dir(model):
+            raise ConfigError(f"--backend onnx needs --model DIR, a folder written by `asr-ee export` "
+                              f"(got {model})")
         return load_onnx_model(model, threads=threads)
-    raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
