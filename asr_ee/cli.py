@@ -14,7 +14,7 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic", "export"]
+COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic", "export", "train_gate"]
 
 
 def build_parser() -> argparse.ArgumentParser:

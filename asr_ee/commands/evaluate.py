@@ -24,6 +24,7 @@ from asr_ee.exits.criteria import CRITERION_NAMES
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
     from asr_ee.evaluation import EvaluationConfig
+    from asr_ee.exits.gate import ExitGate
     from asr_ee.inputs import Utterance
     from asr_ee.pretrained import Pretrained
 
@@ -57,9 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="full context, or the streaming chunk mask of --chunk-frames/--left-context-chunks")
     p.add_argument("--left-context-chunks", type=int, help="with --attention chunk: left context (default: all)")
     p.add_argument("--criteria", help=f"comma-separated subset of {','.join(CRITERION_NAMES)},oracle "
-                                      "(default: all)")
+                                      "(default: all but gate)")
     p.add_argument("--thresholds", action="append", default=[], metavar="CRITERION=V1,V2,...",
                    help="replace a criterion's threshold sweep, e.g. entropy=0.05,0.1 (repeatable)")
+    p.add_argument("--gate", type=Path, help="exit gate for the 'gate' criterion (`asr-ee train-gate`; default: "
+                                            "<model stem>.gate.pt beside the model)")
+    p.add_argument("--gate-budget", metavar="B1,B2,...",
+                   help="gate thresholds from compute budgets (shares of full depth, e.g. 0.7), read off the "
+                        "gate's calibration on its training data; added to the 'gate' sweep")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
     p.add_argument("--limit", type=int, help="evaluate only the first N utterances")
     p.add_argument("--threads", type=int, help="torch threads (default: every core)")
@@ -120,9 +126,33 @@ def _config(args: argparse.Namespace) -> EvaluationConfig:
                             device=args.device, progress=not args.quiet, **kwargs)
 
 
+def _gate(args: argparse.Namespace, cfg: EvaluationConfig, pretrained: Pretrained) -> ExitGate | None:
+    """The gate the 'gate' criterion needs (checked against the model); ``--gate-budget`` thresholds
+    join its sweep."""
+    from asr_ee.config import ConfigError
+    from asr_ee.exits.gate import gate_path, load_gate
+
+    if "gate" not in cfg.criteria:
+        if args.gate is not None or args.gate_budget is not None:
+            raise ConfigError("--gate and --gate-budget go with the 'gate' criterion: add it to --criteria")
+        return None
+    gate = load_gate(args.gate or gate_path(pretrained.path), pretrained.encoder)
+    if args.gate_budget is not None:
+        try:
+            budgets = [float(b) for b in args.gate_budget.split(",") if b.strip()]
+        except ValueError as e:
+            raise ConfigError(f"--gate-budget {args.gate_budget!r} must look like 0.7,0.8") from e
+        found = [gate.threshold_for_budget(b) for b in budgets]
+        for budget, threshold in zip(budgets, found):
+            print(f"gate budget {budget:g}: threshold {threshold:g}")
+        sweep = cfg.thresholds.get("gate", [])
+        cfg.thresholds["gate"] = sweep + [t for t in dict.fromkeys(found) if t not in sweep]
+    return gate
+
+
 def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, NgramLM | None, list[Utterance],
-                                                 list[str]]:
-    """Config, model, LM and utterances; raises the errors :func:`run` turns into one-line messages."""
+                                                 list[str], ExitGate | None]:
+    """Config, model, LM, utterances and gate; raises the errors :func:`run` turns into one-line messages."""
     from asr_ee.config import ConfigError
     from asr_ee.pretrained import load_pretrained, resolve_lm
 
@@ -137,7 +167,8 @@ def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, Ng
         lm = resolve_lm(args.lm, pretrained, required=True)
     elif args.lm is not None:
         raise ConfigError("--lm is used by the 'lm' decoding: add --decoding lm (or greedy+lm, all)")
-    return cfg, pretrained, lm, utterances[: args.limit], inputs
+    gate = _gate(args, cfg, pretrained)
+    return cfg, pretrained, lm, utterances[: args.limit], inputs, gate
 
 
 def run(args: argparse.Namespace) -> int:
@@ -157,12 +188,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with output:
         try:
-            cfg, pretrained, lm, utterances, inputs = _prepare(args)
+            cfg, pretrained, lm, utterances, inputs, gate = _prepare(args)
         except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
             print(f"asr-ee evaluate: {e}", file=sys.stderr)
             return 2
         torch.set_num_threads(args.threads or os.cpu_count() or 1)
-        result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm)
+        result = evaluate(pretrained.encoder, pretrained.tokenizer, utterances, cfg, lm=lm, gate=gate)
         result.summary = {"model": str(pretrained.path), "inputs": inputs, **result.summary}
         try:
             paths = write_outputs(result, args.output_dir, plot=not args.no_plot)

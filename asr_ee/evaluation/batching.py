@@ -24,7 +24,8 @@ from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 from asr_ee.models.subsampling import MIN_INPUT_FRAMES
 
-__all__ = ["Features", "read_features", "duration_batches", "forward_exits", "warm_up", "ExitTimer", "StageClock"]
+__all__ = ["Features", "read_features", "duration_batches", "forward_exits", "warm_up", "ExitTimer", "ExitHidden",
+           "StageClock"]
 
 
 @dataclass
@@ -117,6 +118,35 @@ class ExitTimer:
             handle.remove()
 
     def __enter__(self) -> "ExitTimer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ExitHidden:
+    """The hidden states each exit head reads in a forward (hooks on the heads): the learned gate's
+    features. With ``keep=False`` it holds nothing and :meth:`take` gives None per utterance."""
+
+    def __init__(self, encoder: EarlyExitEncoder, keep: bool = True) -> None:
+        self._batch: list[torch.Tensor] = []  # per exit, (B, T', D) of the last forward
+        self._handles = [head.register_forward_hook(self._keep) for head in encoder.exits] if keep else []
+
+    def _keep(self, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
+        self._batch.append(args[0].detach().float().cpu())
+
+    def take(self, lengths: list[int]) -> list[list[torch.Tensor] | None]:
+        """Per utterance of the last forward (``lengths``: its encoder frames), per exit, (T', D)."""
+        batch, self._batch = self._batch, []
+        if not self._handles:
+            return [None] * len(lengths)
+        return [[h[i, :n] for h in batch] for i, n in enumerate(lengths)]
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def __enter__(self) -> "ExitHidden":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ from typing import Literal
 from asr_ee.config import ConfigError
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from asr_ee.exits.criteria import DEFAULT_SWEEPS
-from asr_ee.exits.selection import POLICY_KINDS, Policy, PolicyKind
+from asr_ee.exits.selection import POLICY_KINDS, UNLEARNED_POLICY_KINDS, Policy, PolicyKind
 
 __all__ = ["Decoding", "DECODINGS", "EvaluationConfig"]
 
@@ -31,7 +31,8 @@ class EvaluationConfig:
         attention: ``full`` (offline: every frame sees the whole utterance) or ``chunk`` (the
             streaming chunk mask of ``chunk_frames`` and ``left_context_chunks``).
         left_context_chunks: with ``attention: chunk``, chunks of left context; None: all.
-        criteria: the criteria to sweep (``oracle`` included).
+        criteria: the criteria to sweep (``oracle`` included; by default every one but the learned
+            ``gate``, which needs its model passed to :func:`~asr_ee.evaluation.evaluate`).
         thresholds: per criterion, thresholds replacing ``DEFAULT_SWEEPS``; ``fixed`` defaults to
             every exit index.
         batch_seconds: padded audio seconds per forward batch.
@@ -47,7 +48,7 @@ class EvaluationConfig:
     chunk_frames: int = 8
     attention: Literal["full", "chunk"] = "full"
     left_context_chunks: int | None = None
-    criteria: list[PolicyKind] = field(default_factory=lambda: list(POLICY_KINDS))
+    criteria: list[PolicyKind] = field(default_factory=lambda: list(UNLEARNED_POLICY_KINDS))
     thresholds: dict[str, list[float]] = field(default_factory=dict)
     batch_seconds: float = 120.0
     window_utterances: int = 512

@@ -11,11 +11,13 @@ from tqdm import tqdm
 from asr_ee.config import ConfigError
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.decoding.lm import NgramLM
-from asr_ee.evaluation.batching import ExitTimer, StageClock, duration_batches, forward_exits, read_features, warm_up
+from asr_ee.evaluation.batching import (ExitHidden, ExitTimer, StageClock, duration_batches, forward_exits,
+                                        read_features, warm_up)
 from asr_ee.evaluation.config import EvaluationConfig
 from asr_ee.evaluation.results import EvaluationResult, Failure, UtteranceResult
 from asr_ee.evaluation.scoring import Decoder, score_utterance
 from asr_ee.evaluation.summary import summarize
+from asr_ee.exits.criteria import ExitModel
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 
@@ -23,10 +25,11 @@ __all__ = ["evaluate"]
 
 
 def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequence[Utterance],
-             cfg: EvaluationConfig, lm: NgramLM | None = None) -> EvaluationResult:
+             cfg: EvaluationConfig, lm: NgramLM | None = None, gate: ExitModel | None = None) -> EvaluationResult:
     """Evaluate every exit and every policy of ``cfg`` on ``utterances``.
 
-    ``lm`` (built for ``tokenizer``) is needed by, and only used by, the ``lm`` decoding.
+    ``lm`` (built for ``tokenizer``) is needed by, and only used by, the ``lm`` decoding; ``gate``
+    (:func:`asr_ee.exits.gate.load_gate`) likewise by the ``gate`` criterion.
 
     Utterances that cannot be read are listed in ``summary["failed"]``; the others are evaluated.
     Results come back in input order.
@@ -37,12 +40,14 @@ def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequen
         raise ConfigError("the 'lm' decoding needs a language model, and a language model needs the 'lm' decoding")
     if lm is not None:
         lm.check_tokenizer(tokenizer)
+    if ("gate" in cfg.criteria) != (gate is not None):
+        raise ConfigError("the 'gate' criterion needs a trained gate, and a gate needs the 'gate' criterion")
     policies, decoder, clock = cfg.policies(encoder.num_exits), Decoder(tokenizer, cfg, lm), StageClock()
     warm_up(encoder, cfg)
     indexed = list(enumerate(utterances))
     results: list[UtteranceResult] = []
     failed: list[Failure] = []
-    with ExitTimer(encoder, device) as timer, \
+    with ExitTimer(encoder, device) as timer, ExitHidden(encoder, keep=gate is not None) as hidden, \
             tqdm(total=len(indexed), disable=not cfg.progress, unit="utt", desc="evaluate") as bar:
         for start in range(0, len(indexed), cfg.window_utterances):
             t = time.perf_counter()
@@ -53,8 +58,9 @@ def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequen
             for batch in duration_batches(items, cfg.batch_seconds):
                 outs = forward_exits(encoder, batch, cfg)
                 t = clock.add("encoder", t)
+                states = hidden.take([lps[0].size(0) for lps in outs])
                 results += [score_utterance(item.index, item.utterance, item.num_samples, exit_lps, policies, cfg,
-                                            decoder) for item, exit_lps in zip(batch, outs)]
+                                            decoder, h, gate) for item, exit_lps, h in zip(batch, outs, states)]
                 t = clock.add("decode", t)
                 bar.update(len(batch))
     results.sort(key=lambda r: r.index)  # batches run longest first; failures are already in order

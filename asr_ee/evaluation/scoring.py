@@ -14,6 +14,7 @@ from asr_ee.decoding.lm import NgramLM
 from asr_ee.decoding.wer import WordErrors, word_errors
 from asr_ee.evaluation.config import EvaluationConfig
 from asr_ee.evaluation.results import PolicyOutcome, Selection, UtteranceResult
+from asr_ee.exits.criteria import ExitModel
 from asr_ee.exits.selection import GRANULARITIES, Policy, choose_exits, segment_bounds, splice_posteriors
 from asr_ee.features import SAMPLE_RATE
 from asr_ee.inputs import Utterance
@@ -62,8 +63,10 @@ def visible_keys(num_frames: int, chunk_frames: int | None, left_context_chunks:
 
 
 def score_utterance(index: int, utt: Utterance, num_samples: int, exit_lps: list[torch.Tensor],
-                    policies: list[Policy], cfg: EvaluationConfig, decoder: Decoder) -> UtteranceResult:
-    """Everything one utterance contributes, from its per-exit posteriors [(T', V)]."""
+                    policies: list[Policy], cfg: EvaluationConfig, decoder: Decoder,
+                    hidden: list[torch.Tensor] | None = None, gate: ExitModel | None = None) -> UtteranceResult:
+    """Everything one utterance contributes, from its per-exit posteriors [(T', V)] (and, for the
+    ``gate``, the per-exit hidden states [(T', D)] its heads read, and the gate)."""
     num_frames = exit_lps[0].size(0)
     tokens = {d: [decoder.tokens(lp, d) for lp in exit_lps] for d in cfg.decodings}
     texts = {d: [decoder.tokenizer.decode(t) for t in toks] for d, toks in tokens.items()}
@@ -81,7 +84,7 @@ def score_utterance(index: int, utt: Utterance, num_samples: int, exit_lps: list
     for granularity in GRANULARITIES:
         bounds = segment_bounds(num_frames, None if granularity == "utterance" else cfg.chunk_frames)
         frames = tuple(e - s for s, e in bounds)
-        for (policy, d), exits in choose_exits(exit_lps, bounds, policies, granularity, tokens).items():
+        for (policy, d), exits in choose_exits(exit_lps, bounds, policies, granularity, tokens, hidden, gate).items():
             hyp = _spliced_text(exits, bounds, exit_lps, d, texts[d], decoder, cache)
             outcomes.append(PolicyOutcome(policy, granularity, d, Selection(exits, frames),
                                           None if ref is None else errors(hyp)))

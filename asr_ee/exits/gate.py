@@ -25,18 +25,22 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitView
 
-__all__ = ["FEATURES", "ExitGate", "gate_features", "gate_path", "model_fingerprint", "load_gate", "fit_exit"]
+__all__ = ["FEATURES", "CALIBRATION_THRESHOLDS", "ExitGate", "gate_features", "chunk_views", "chunk_examples",
+           "gate_path", "model_fingerprint", "load_gate", "fit_exit", "fit_gate", "first_exits", "calibrate"]
 
 FEATURES = ("entropy", "margin", "blank_share", "min_confidence", "entropy_change", "margin_change",
             "blank_share_change", "agrees_with_previous", "hidden_change")
 FORMAT_VERSION = 1
+# thresholds whose compute the calibration records: every hundredth, finer near 1
+CALIBRATION_THRESHOLDS: tuple[float, ...] = tuple(sorted({round(i / 100, 2) for i in range(101)}
+                                                         | {0.995, 0.998, 0.999}))
 
 
 def _stats(view: ExitView, blank_id: int) -> tuple[float, float, float, float]:
@@ -71,6 +75,23 @@ def gate_features(view: ExitView, history: Sequence[ExitView], blank_id: int) ->
     else:
         changes = [0.0, 0.0, 0.0, 0.0, 0.0]
     return torch.tensor([entropy, margin, blank_share, min_conf, *changes])
+
+
+def chunk_views(exit_log_probs: Sequence[torch.Tensor], hidden: Sequence[torch.Tensor] | None, start: int,
+                end: int) -> list[ExitView]:
+    """Per exit, what a criterion sees of frames [start, end): exit_log_probs [(T, V)], hidden [(T, D)]."""
+    return [ExitView(lp[start:end], None if hidden is None else hidden[k][start:end])
+            for k, lp in enumerate(exit_log_probs)]
+
+
+def chunk_examples(views: Sequence[ExitView], blank_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One chunk's training examples: (K-1, F) features of exits 0 .. K-2 (each given the exits
+    before it, as :class:`~asr_ee.exits.criteria.ExitSelector` sees them) and (K-1,) labels, 1 where
+    every frame's best token equals the last exit's (the chunk oracle's test)."""
+    last = views[-1].argmax
+    features = torch.stack([gate_features(views[k], views[:k], blank_id) for k in range(len(views) - 1)])
+    labels = torch.tensor([float(bool((views[k].argmax == last).all())) for k in range(len(views) - 1)])
+    return features, labels
 
 
 def model_fingerprint(module: torch.nn.Module) -> str:
@@ -196,3 +217,47 @@ def fit_exit(features: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3, ste
 
     optimizer.step(closure)
     return mean, std, weight.detach().float(), bias.detach().float()
+
+
+def fit_gate(features: torch.Tensor, labels: torch.Tensor, *, exit_layers: Sequence[int], blank_id: int,
+             fingerprint: str, l2: float = 1e-3) -> ExitGate:
+    """One logistic regression per exit on (N, K-1, F) chunk features and (N, K-1) labels
+    (:func:`chunk_examples` stacked)."""
+    fits = [fit_exit(features[:, k], labels[:, k], l2=l2) for k in range(features.size(1))]
+    mean, std, weight, bias = (torch.stack([f[i] for f in fits]) for i in range(4))
+    return ExitGate(list(exit_layers), blank_id, mean, std, weight, bias, fingerprint)
+
+
+def first_exits(probabilities: torch.Tensor, threshold: float, top: int) -> torch.Tensor:
+    """(N, K-1) gate probabilities -> (N,) the exit each chunk stops at: the first whose probability
+    is >= ``threshold``, at most ``top`` (the last exit, or a ceiling, always stops)."""
+    accepted = torch.cat([probabilities >= threshold, torch.ones(probabilities.size(0), 1, dtype=torch.bool)], 1)
+    return accepted.int().argmax(1).clamp(max=top)
+
+
+def calibrate(probabilities: Sequence[torch.Tensor], frames: Sequence[Sequence[int]], exit_fractions: Sequence[float],
+              exit_layers: Sequence[int], charge: Callable[[tuple[int, ...]], list[int]],
+              tops: Sequence[int] | None = None, thresholds: Sequence[float] = CALIBRATION_THRESHOLDS
+              ) -> dict[int, list[tuple[float, float, float]]]:
+    """Per top exit index (``tops``, default the last exit), rows (threshold, compute fraction, mean
+    exit layer) of the chunks of some utterances, charged as evaluation charges them.
+
+    Args:
+        probabilities: per utterance, (chunks, K-1) the gate's probabilities.
+        frames: per utterance, encoder frames per chunk.
+        exit_fractions: per exit, its share of full-depth compute.
+        charge: an utterance's chunk exits -> the depth each chunk is computed to (a RECOMPUTE stream
+            catches up skipped blocks: ``asr_ee.evaluation.charged_exits``).
+    """
+    total = sum(sum(f) for f in frames)
+    rows: dict[int, list[tuple[float, float, float]]] = {}
+    for top in [len(exit_layers) - 1] if tops is None else tops:
+        rows[top] = []
+        for threshold in thresholds:
+            compute = layer = 0.0
+            for probs, counts in zip(probabilities, frames):
+                exits = charge(tuple(first_exits(probs, threshold, top).tolist()))
+                compute += sum(exit_fractions[k] * f for k, f in zip(exits, counts))
+                layer += sum(exit_layers[k] * f for k, f in zip(exits, counts))
+            rows[top].append((float(threshold), compute / max(total, 1), layer / max(total, 1)))
+    return rows

@@ -19,17 +19,19 @@ from typing import Literal, Sequence
 import torch
 
 from asr_ee.config import ConfigError
-from asr_ee.exits.criteria import CRITERIA, CRITERION_NAMES, ExitCriterion, ExitSelector, frame_argmax
+from asr_ee.exits.criteria import CRITERIA, CRITERION_NAMES, ExitCriterion, ExitModel, ExitSelector, frame_argmax
 
-__all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "Policy", "segment_bounds",
-           "criterion_values", "first_accepted", "oracle_exit", "splice_posteriors", "choose_exits"]
+__all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "UNLEARNED_POLICY_KINDS", "Policy",
+           "segment_bounds", "criterion_values", "first_accepted", "oracle_exit", "splice_posteriors", "choose_exits"]
 
 Granularity = Literal["utterance", "chunk"]
 PolicyKind = str  # a criterion name (exits.criteria.CRITERIA) or "oracle"
 
 GRANULARITIES: tuple[Granularity, ...] = ("utterance", "chunk")
-# the learned criteria (the gate) join when evaluation can give them their model
-POLICY_KINDS: tuple[PolicyKind, ...] = (*(n for n in CRITERION_NAMES if not CRITERIA[n].needs_model), "oracle")
+POLICY_KINDS: tuple[PolicyKind, ...] = (*CRITERION_NAMES, "oracle")
+# what evaluation runs when no criteria are named: the learned ones (the gate) need their model given
+UNLEARNED_POLICY_KINDS: tuple[PolicyKind, ...] = (*(n for n in CRITERION_NAMES if not CRITERIA[n].needs_model),
+                                                  "oracle")
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,13 @@ def segment_bounds(num_frames: int, chunk_frames: int | None) -> list[tuple[int,
     return [(s, min(s + chunk_frames, num_frames)) for s in range(0, num_frames, chunk_frames)]
 
 
-def criterion_values(kind: str, exit_log_probs: Sequence[torch.Tensor]) -> list[float]:
-    """Each exit's value of criterion ``kind`` on (T', V) posteriors; thresholds do not change it."""
-    selector = ExitSelector(ExitCriterion(kind, 0.0))
+def criterion_values(kind: str, exit_log_probs: Sequence[torch.Tensor], hidden: Sequence[torch.Tensor] | None = None,
+                     model: ExitModel | None = None) -> list[float]:
+    """Each exit's value of criterion ``kind`` on (T', V) posteriors (and the (T', D) hidden states
+    the exit heads read, for the gate); thresholds do not change it. ``model``: the learned one's."""
+    selector = ExitSelector(ExitCriterion(kind, 0.0), model=model)
     for k, log_probs in enumerate(exit_log_probs):
-        selector.decide(k, log_probs)
+        selector.decide(k, log_probs, None if hidden is None else hidden[k])
     return selector.values
 
 
@@ -88,7 +92,8 @@ def splice_posteriors(exit_lps: Sequence[torch.Tensor], exits: Sequence[int],
 
 
 def choose_exits(exit_lps: list[torch.Tensor], bounds: list[tuple[int, int]], policies: list[Policy],
-                 granularity: Granularity, tokens: dict[str, list[list[int]]]
+                 granularity: Granularity, tokens: dict[str, list[list[int]]],
+                 hidden: list[torch.Tensor] | None = None, model: ExitModel | None = None
                  ) -> dict[tuple[Policy, str], tuple[int, ...]]:
     """Exit index per segment (``bounds``) for every (policy, decoding).
 
@@ -98,9 +103,13 @@ def choose_exits(exit_lps: list[torch.Tensor], bounds: list[tuple[int, int]], po
         granularity: ``utterance`` (one segment: the oracle compares decoded tokens) or ``chunk``
             (the oracle compares frame-wise best tokens per chunk).
         tokens: per decoding, each exit's decoded tokens (the utterance oracle's outputs).
+        hidden: per exit, (T', D) the hidden states its head read (the gate's features).
+        model: the learned criterion's model (the gate), for ``gate`` policies.
     """
     kinds = {p.kind for p in policies if p.kind != "oracle"}
-    values = {kind: [criterion_values(kind, [lp[s:e] for lp in exit_lps]) for s, e in bounds] for kind in kinds}
+    values = {kind: [criterion_values(kind, [lp[s:e] for lp in exit_lps],
+                                      None if hidden is None else [h[s:e] for h in hidden], model)
+                     for s, e in bounds] for kind in kinds}
     chunk_oracle = tuple(oracle_exit([frame_argmax(lp[s:e]).tolist() for lp in exit_lps]) for s, e in bounds)
     chosen: dict[tuple[Policy, str], tuple[int, ...]] = {}
     for policy in policies:

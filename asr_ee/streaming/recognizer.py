@@ -32,7 +32,8 @@ from asr_ee.config import ConfigError
 from asr_ee.decoding.align import TopKPosteriors, align_tokens
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
-from asr_ee.exits.criteria import ExitSelector
+from asr_ee.exits.criteria import ExitModel, ExitSelector
+from asr_ee.exits.gate import gate_path, load_gate
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
@@ -81,11 +82,14 @@ class Recognizer:
         clock: seconds, monotonic (``time.perf_counter``); tests pass a fake one.
         cpu_load: callable giving the CPU load of other processes, 0..1 (default: psutil).
         lm: token n-gram LM (:mod:`asr_ee.decoding.lm`) fused into ``beam`` decoding; None: CTC alone.
+        gate: the learned criterion's model; None: with the ``gate`` criterion, the gate file beside
+            the model (:func:`asr_ee.exits.gate.gate_path`), refused when trained on another model.
     """
 
     def __init__(self, pretrained: Pretrained, config: StreamingConfig | None = None, *,
                  clock: Callable[[], float] = time.perf_counter,
-                 cpu_load: Callable[[], float] | None = None, lm: NgramLM | None = None) -> None:
+                 cpu_load: Callable[[], float] | None = None, lm: NgramLM | None = None,
+                 gate: ExitModel | None = None) -> None:
         self.pretrained = pretrained
         self.lm = lm
         # the backend's encoder: eager torch, or exported graphs on onnxruntime (asr_ee.runtime)
@@ -111,6 +115,10 @@ class Recognizer:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
         self.cpu_load = cpu_load
         self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
+        self.gate = gate
+        if gate is None and self.config.criterion is not None and self.config.criterion.spec.needs_model:
+            self.gate = load_gate(gate_path(pretrained.path),
+                                  self.encoder if isinstance(self.encoder, torch.nn.Module) else None)
 
     def _top_exit(self, layers: list[int]) -> int:
         """Index of the deepest exit a chunk may reach (``max_exit_layer``, else the last)."""
@@ -189,7 +197,7 @@ class Recognizer:
         state = streams[0].encoder_state if len(streams) == 1 else \
             EncoderState.stack([s.encoder_state for s in streams])
         criterion = self.config.criterion
-        decision = None if criterion is None else _BatchDecision([ExitSelector(criterion) for _ in streams])
+        decision = None if criterion is None else _BatchDecision([ExitSelector(criterion, self.gate) for _ in streams])
         start = self.clock()
         out = self.encoder.infer(feats, state, left_context_frames=self.config.left_context_frames,
                                  decide=decision, max_exit=group[0].cap, skip_policy=self.config.skip_policy)
