@@ -82,6 +82,7 @@ class AudioFile:
         import soundfile as sf
 
         self.path = Path(path)
+        self.samples_read = 0  # by the last blocks() so far: the duration where num_samples is None (ffmpeg)
         if not self.path.is_file():
             raise AudioError(f"{self.path}: no such file")
         if self.path.stat().st_size == 0:
@@ -97,7 +98,7 @@ class AudioFile:
         """(N,) float32 blocks of ``seconds`` (the last one shorter), downmixed to mono."""
         size = max(1, round(seconds * self.sample_rate))
         raw = self._ffmpeg_blocks(size) if self._ffmpeg else self._soundfile_blocks(size)
-        done = 0
+        done = self.samples_read = 0
         for block in raw:
             if block.size == 0:
                 continue
@@ -105,7 +106,7 @@ class AudioFile:
                 x = as_mono_float32(block)
             except AudioError as e:
                 raise AudioError(f"{self.path}: {e} (in the block at {done / self.sample_rate:.1f} s)") from e
-            done += x.numel()
+            done = self.samples_read = done + x.numel()
             yield x
         if done == 0:
             raise AudioError(f"{self.path}: the file holds no audio samples")

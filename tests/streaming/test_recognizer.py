@@ -273,6 +273,7 @@ def test_a_file_read_in_blocks_gives_the_whole_file_result(tiny_pretrained, tmp_
         audio = AudioFile(path)
         assert audio.sample_rate == rate and audio.num_samples == mono.numel()
         joined = torch.cat(list(audio.blocks(seconds=0.37)))
+        assert audio.samples_read == mono.numel()
         torch.testing.assert_close(joined, mono, atol=1e-4, rtol=0)  # FLAC is 16-bit
         recognizer = Recognizer(tiny_pretrained, config)
         whole = run_stream(recognizer, joined, sample_rate=rate)
@@ -286,3 +287,25 @@ def test_a_file_read_in_blocks_gives_the_whole_file_result(tiny_pretrained, tmp_
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(AudioError, match="empty"):
         AudioFile(tmp_path / "empty.wav")
+
+
+def test_a_file_only_ffmpeg_decodes_is_read_in_blocks(tmp_path) -> None:
+    """AAC in MP4 (soundfile cannot read it): ffmpeg's 16 kHz output through a pipe, block by block."""
+    import subprocess
+
+    import soundfile as sf
+
+    from asr_ee.audio import AudioError, AudioFile, load_audio
+
+    wav = tmp_path / "x.wav"
+    sf.write(wav, synthetic_speech(3.0, sample_rate=22050).numpy(), 22050)
+    m4a = tmp_path / "x.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(wav), str(m4a)], check=True)
+    audio = AudioFile(m4a)
+    assert audio.sample_rate == 16000 and audio.num_samples is None
+    blocks = list(audio.blocks(seconds=0.5))
+    assert len(blocks) > 5 and audio.samples_read == sum(b.numel() for b in blocks)
+    torch.testing.assert_close(torch.cat(blocks), load_audio(m4a))
+    (tmp_path / "bad.m4a").write_bytes(b"not audio at all" * 100)
+    with pytest.raises(AudioError, match="cannot decode audio"):
+        list(AudioFile(tmp_path / "bad.m4a").blocks())
