@@ -58,7 +58,8 @@ def _ffmpeg_command(path: Path) -> list[str]:
     if shutil.which("ffmpeg") is None:
         raise AudioError(f"{path}: soundfile cannot read it and ffmpeg is not installed "
                          "(apt-get install ffmpeg)")
-    return ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+    return ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(SAMPLE_RATE),
+            "-"]
 
 
 def _ffmpeg_failed(path: Path, stderr: bytes) -> AudioError:

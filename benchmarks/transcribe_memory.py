@@ -82,8 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, __file__, "--child", way, str(path), "--threads", str(args.threads)]
             cmd += ["--model", args.model] if args.model else []
             out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-            print(f"  {way:6s}: peak RSS {out['peak_rss_mb']:7.0f} MB (model loaded: {out['model_loaded_rss_mb']:.0f} MB), "
-                  f"{out['seconds']:.0f} s, {out['words']} words")
+            print(f"  {way:6s}: peak RSS {out['peak_rss_mb']:7.0f} MB "
+                  f"(model loaded: {out['model_loaded_rss_mb']:.0f} MB), {out['seconds']:.0f} s, {out['words']} words")
     return 0
 
 

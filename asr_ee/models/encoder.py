@@ -1,7 +1,7 @@
 """Early-exit encoder: subsampling, Conformer blocks with a CTC exit after each (the EE-Conformer);
 other architectures subclass it (:class:`~asr_ee.models.splitformer.SplitformerEncoder` adds a
-parallel branch beside some blocks). ``forward`` trains (all exits, chunk mask); ``infer`` streams one chunk and
-stops at the first exit a decision function accepts.
+parallel branch beside some blocks). ``forward`` trains (all exits, chunk mask); ``infer`` streams
+one chunk and stops at the first exit a decision function accepts.
 
 Shapes: B batch, T fbank frames, T' encoder frames (40 ms), C chunk frames, D model dim, V vocab.
 

@@ -1,5 +1,6 @@
-"""Splitformer: the early-exit Conformer with a branch beside some exit blocks. In each branch, one Conformer layer runs on the block's input
-downsampled 2x in time; its output is upsampled back and added to the block's output.
+"""Splitformer: the early-exit Conformer with a branch beside some exit blocks. In each branch, one
+Conformer layer runs on the block's input downsampled 2x in time; its output is upsampled back and
+added to the block's output.
 
 Shapes: B batch, T frames, T2 = ceil(T / 2) half-rate frames, D model dim.
 
