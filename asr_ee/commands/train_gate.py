@@ -45,6 +45,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _ending_as_streams_do(utterances: list[Utterance]) -> list[Utterance]:
+    """The utterances with the silence a stream appends when its input ends (and evaluation under
+    the chunk mask with it): the gate learns the chunks it will be asked about, the calibration
+    counts them."""
+    import dataclasses
+
+    import torch
+
+    from asr_ee import features
+
+    tail_ms = features.DEFAULT_TAIL_SILENCE_MS
+    if not tail_ms:
+        return utterances
+    if hasattr(features, "tail_silence"):
+        tail = features.tail_silence(tail_ms)
+    else:  # quiet noise where the feature module has it, plain silence otherwise
+        tail = torch.zeros(features.tail_silence_samples(tail_ms))
+    return [dataclasses.replace(u, loader=lambda u=u: torch.cat([u.load(), tail])) for u in utterances]
+
+
 def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[list[int]], float, int]:
     """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels and the encoder
@@ -57,7 +77,7 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
     from asr_ee.exits.gate import chunk_examples, chunk_views
     from asr_ee.exits.selection import segment_bounds
 
-    items, failed = read_features(list(enumerate(utterances)))
+    items, failed = read_features(list(enumerate(_ending_as_streams_do(utterances))))
     features, labels, frames, keys = [], [], [], 0
     with ExitHidden(encoder) as capture:
         for batch in duration_batches(items, cfg.batch_seconds):
