@@ -7,6 +7,10 @@ Text: every sentence of Debian's fortunes and WordNet examples (``--text`` files
 sentence per line), minus every sentence that overlaps an evaluation sentence: with ``--data-dir``
 the corpus's ``text/sentences_*.txt`` of every split but ``train``, plus any ``--exclude`` files.
 The LM is tied to the tokenizer it was built with (its fingerprint is stored and checked on use).
+
+Beside ``--output X/lm.pt`` (the Kneser-Ney counts) it writes ``X/lm.arpa.gz``, the same model as
+ARPA, which beam search scores with KenLM, and ``X/lm.arpa.gz.json`` (tokenizer fingerprint, build
+details, the sha256 of ``lm.pt``). ``--lm X/lm.pt`` finds the ARPA file beside it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.data.errors import MissingPackageError
     from asr_ee.data.text_sources import lm_sentences
     from asr_ee.data.tokenizer import Tokenizer
+    from asr_ee.decoding.kenlm import write_lm_files
     from asr_ee.decoding.lm import build_ngram
     from asr_ee.text import normalize_text
 
@@ -71,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
                        text=[str(p) for p in args.text] or ["fortunes", "wordnet"],
                        excluded_files=[str(p) for p in exclude_files])
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        lm.save(args.output)
+        arpa = write_lm_files(lm, args.output)
     except (ConfigError, MissingPackageError, FileNotFoundError, ValueError) as e:
         print(f"asr-ee lm: {e}", file=sys.stderr)
         return 2
     print(f"{args.output}: {args.order}-gram over {tokenizer.vocab_size} tokens, {lm.num_ngrams():,} n-grams "
           f"from {counts['kept']:,} sentences ({counts['words']:,} words); "
-          f"{counts['overlapping_excluded']:,} overlapping {len(exclude):,} excluded sentences left out")
+          f"{counts['overlapping_excluded']:,} overlapping {len(exclude):,} excluded sentences left out; "
+          f"KenLM reads {arpa}")
     return 0

@@ -14,6 +14,11 @@ with continuation counts in place of counts below the highest order, and a unifo
 under the unigram. Contexts never seen fall straight through to the shorter context. Rows of
 ``log P(. | h)`` are computed once per context and cached.
 
+This module estimates the model and keeps its counts (``asr-ee lm`` saves them as ``lm.pt``,
+read back with :func:`load_ngram`, which needs torch). Decoding does not use these tables: it
+scores with KenLM, on the same model written as ARPA (:mod:`asr_ee.decoding.arpa`), and
+:func:`load_lm` gives that decode-time LM (:class:`~asr_ee.decoding.kenlm.TokenLM`, no torch).
+
 Shapes: V vocabulary (the tokenizer's, blank included; blank is never scored).
 """
 
@@ -27,16 +32,18 @@ from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from asr_ee.config import ConfigError
 
 if TYPE_CHECKING:
-    from asr_ee.data.tokenizer import Tokenizer
+    import torch
 
-__all__ = ["NgramLM", "LMState", "build_ngram", "load_lm", "DEFAULT_LM_WEIGHT", "DEFAULT_LENGTH_BONUS"]
+    from asr_ee.data.tokenizer import Tokenizer
+    from asr_ee.decoding.kenlm import TokenLM
+
+__all__ = ["NgramLM", "LMState", "build_ngram", "load_ngram", "load_lm", "DEFAULT_LM_WEIGHT",
+           "DEFAULT_LENGTH_BONUS"]
 
 # Shallow-fusion defaults, chosen on the offline corpus's dev split (README, "Language model").
 DEFAULT_LM_WEIGHT = 0.8
@@ -58,6 +65,7 @@ class NgramLM:
     tables: list[_Table]                                     # per order: context -> followers' (continuation) counts
     info: dict = field(default_factory=dict)
     _rows: dict[LMState, array] = field(default_factory=dict, repr=False)
+    _token_lm: Any = field(default=None, repr=False, compare=False)  # its KenLM copy (asr_ee.decoding.kenlm)
 
     @property
     def bos(self) -> int:
@@ -127,6 +135,8 @@ class NgramLM:
         return sum(len(table.tokens) for table in self.tables)
 
     def save(self, path: str | Path) -> None:
+        import torch
+
         payload = {"format": FORMAT, "order": self.order, "vocab_size": self.vocab_size,
                    "discounts": self.discounts, "info": self.info,
                    "tables": [table.pack() for table in self.tables]}
@@ -173,7 +183,9 @@ class _Table:
             totals.append(sum(followers.values()))
         return cls(index, offsets, totals, tokens, counts)
 
-    def pack(self) -> dict[str, torch.Tensor]:
+    def pack(self) -> dict[str, "torch.Tensor"]:
+        import torch
+
         keys = sorted(self.index, key=self.index.__getitem__)
         return {"keys": torch.tensor(keys, dtype=torch.int64),
                 "lengths": torch.tensor([b - a for a, b in zip(self.offsets[:-1], self.offsets[1:])], dtype=torch.int32),
@@ -181,7 +193,9 @@ class _Table:
                 "counts": torch.tensor(self.counts, dtype=torch.int32)}
 
     @classmethod
-    def unpack(cls, packed: dict[str, torch.Tensor]) -> "_Table":
+    def unpack(cls, packed: dict[str, "torch.Tensor"]) -> "_Table":
+        import torch
+
         lengths = packed["lengths"].to(torch.int64)
         offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
         counts = packed["counts"].to(torch.int64)
@@ -192,15 +206,27 @@ class _Table:
                    _array("i", packed["tokens"].to(torch.int32)), _array("q", counts))
 
 
-def _array(typecode: str, tensor: torch.Tensor) -> array:
+def _array(typecode: str, tensor: "torch.Tensor") -> array:
     """A 1-D tensor's values as an array, without a list of Python ints on the way."""
     out = array(typecode)
     out.frombytes(tensor.contiguous().numpy().tobytes())
     return out
 
 
-def load_lm(path: str | Path) -> NgramLM:
-    """Load an LM written by :meth:`NgramLM.save`; clear errors for a missing or foreign file."""
+def load_lm(path: str | Path) -> "TokenLM":
+    """The LM to decode with: KenLM on the ARPA file of the LM at ``path`` (an ``lm.pt`` written by
+    ``asr-ee lm``, whose ``lm.arpa`` sits beside it, or an ``.arpa`` file itself); see
+    :func:`asr_ee.decoding.kenlm.load_token_lm`. Clear errors for a missing or foreign file."""
+    from asr_ee.decoding.kenlm import load_token_lm
+
+    return load_token_lm(path)
+
+
+def load_ngram(path: str | Path) -> NgramLM:
+    """Load the counts written by :meth:`NgramLM.save` (needs torch); clear errors for a missing or
+    foreign file."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"language model {path} not found (build one with `asr-ee lm` or drop --lm)")

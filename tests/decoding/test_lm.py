@@ -1,5 +1,6 @@
 """Token n-gram LM: a proper distribution, Kneser-Ney counts, save/load, pruning, and shallow fusion
-in the CTC prefix beam search (offline and chunk by chunk)."""
+in the CTC prefix beam search (offline and chunk by chunk); the reference search (the hand-written
+one the flashlight decoders replaced) against a textbook search."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.ctc import BeamStreamDecoder, prefix_beam_search
-from asr_ee.decoding.lm import build_ngram, load_lm
+from asr_ee.decoding.lm import build_ngram, load_ngram
+from asr_ee.decoding.reference import ReferenceBeamDecoder
 
 V = 8  # ids 1..7 are tokens, 0 is blank
 
@@ -77,7 +79,7 @@ def test_save_load_round_trip_and_pruning(tmp_path: Path) -> None:
     pruned = build_ngram(_corpus(), V, order=4, min_count=3)
     assert pruned.num_ngrams() < full.num_ngrams()
     full.save(tmp_path / "lm.pt")
-    loaded = load_lm(tmp_path / "lm.pt")
+    loaded = load_ngram(tmp_path / "lm.pt")
     assert loaded.num_ngrams() == full.num_ngrams()
     for state in [loaded.start(), (3, 4, 1), (7, 7, 7)]:
         assert list(loaded.row(state)) == pytest.approx(list(full.row(state)))
@@ -85,15 +87,15 @@ def test_save_load_round_trip_and_pruning(tmp_path: Path) -> None:
 
 def test_bad_lm_files_and_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
-        load_lm(tmp_path / "missing.pt")
+        load_ngram(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(ConfigError, match="cannot read"):
-        load_lm(tmp_path / "junk.pt")
+        load_ngram(tmp_path / "junk.pt")
     buffer = io.BytesIO()
     torch.save({"format": "something else"}, buffer)
     (tmp_path / "other.pt").write_bytes(lzma.compress(buffer.getvalue()))
     with pytest.raises(ConfigError, match="not an asr_ee token n-gram LM"):
-        load_lm(tmp_path / "other.pt")
+        load_ngram(tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="blank"):
         build_ngram([[1, 0, 2]], V)
     with pytest.raises(ConfigError, match="no sentences"):
@@ -144,7 +146,7 @@ def test_lm_row_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def _reference_beams(lp: torch.Tensor, beam: int, lm=None, lm_weight: float = 0.0, length_bonus: float = 0.0,
                      prune_top_k: int = 8, prune_log_ratio: float = 10.0) -> dict:
     """Textbook CTC prefix beam search, every frame a full step (no shortcut for blank-only
-    frames), scores and LM sums recomputed from scratch: what BeamStreamDecoder must equal."""
+    frames), scores and LM sums recomputed from scratch: what ReferenceBeamDecoder must equal."""
     def lae(a: float, b: float) -> float:
         return a if b == -math.inf else b if a == -math.inf else max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
@@ -183,8 +185,8 @@ def _reference_beams(lp: torch.Tensor, beam: int, lm=None, lm_weight: float = 0.
 
 
 @pytest.mark.parametrize("with_lm", [False, True])
-def test_beam_search_equals_the_textbook_search_on_confident_blank_frames(with_lm: bool) -> None:
-    """Frames where only blank survives pruning take a shortcut in BeamStreamDecoder; on posteriors
+def test_reference_search_equals_the_textbook_search_on_confident_blank_frames(with_lm: bool) -> None:
+    """Frames where only blank survives pruning take a shortcut in the reference search; on posteriors
     with many such frames the beams (prefixes, both log-probs) equal the full search's."""
     lm = build_ngram(_corpus(), V, order=3) if with_lm else None
     torch.manual_seed(1)
@@ -192,7 +194,7 @@ def test_beam_search_equals_the_textbook_search_on_confident_blank_frames(with_l
     confident = torch.rand(60) < 0.5
     logits[confident, 0] += 30.0            # blank far ahead: the others fall outside the 10-nat window
     lp = logits.log_softmax(-1)
-    decoder = BeamStreamDecoder(beam=5, lm=lm, lm_weight=0.7 if lm else 0.0, length_bonus=1.0 if lm else 0.0)
+    decoder = ReferenceBeamDecoder(beam=5, lm=lm, lm_weight=0.7 if lm else 0.0, length_bonus=1.0 if lm else 0.0)
     for start in range(0, 60, 8):
         decoder.accept(lp[start:start + 8])
     expected = _reference_beams(lp, 5, lm, 0.7 if lm else 0.0, 1.0 if lm else 0.0)

@@ -29,6 +29,7 @@ def test_lm_command_writes_a_tied_lm(lm_path: Path, overfit_model, capsys: pytes
     from asr_ee.decoding.lm import load_lm
 
     lm = load_lm(lm_path)
+    assert lm.path == lm_path.with_name("lm.arpa.gz")   # the ARPA file written beside, read by KenLM
     tokenizer = Tokenizer(overfit_model.data_dir / "tokenizer" / "bpe.model")
     assert lm.order == 3 and lm.vocab_size == tokenizer.vocab_size
     assert lm.info["tokenizer"] == tokenizer.fingerprint
