@@ -194,6 +194,7 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
         raise ValueError("only a causal model streams; this one has a centred convolution")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / METADATA_FILE).unlink(missing_ok=True)  # written last: a failed export leaves none
     model = copy.deepcopy(encoder).cpu().float().eval()
     graphs, blocks = [], []
     for b in range(model.num_exits):

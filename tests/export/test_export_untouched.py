@@ -47,12 +47,13 @@ def test_failed_export_leaves_model_untouched(tmp_path: Path, monkeypatch: pytes
             raise RuntimeError("exporter failed")
         real(encoder, b, fill, path)
 
+    onnx_export.export_onnx(model, tmp_path)  # an earlier export in the same folder
     monkeypatch.setattr(onnx_export, "_export_graph", fail_on_second)
     with pytest.raises(RuntimeError, match="exporter failed"):
         onnx_export.export_onnx(model, tmp_path)
     assert model.training
     _assert_same(model, before)
-    assert not (tmp_path / onnx_export.METADATA_FILE).exists()  # no metadata for a half export
+    assert not (tmp_path / onnx_export.METADATA_FILE).exists()  # a half export is no export
 
 
 def test_non_causal_model_is_refused(tmp_path: Path) -> None:
