@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +53,7 @@ def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None
             if path == DEFAULT_MODEL else ""))
     encoder, tok_bytes, info = load_model(path)
     if tokenizer is None and tok_bytes is not None:
-        with tempfile.NamedTemporaryFile(suffix=".model", delete=False) as f:
-            f.write(tok_bytes)
-        tokenizer = f.name
+        tokenizer = _tokenizer_file(tok_bytes)
     if tokenizer is None:
         from asr_ee.checkpoint import load_checkpoint
 
@@ -66,6 +66,19 @@ def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None
         raise CheckpointError(f"tokenizer {tokenizer} has {tok.vocab_size} tokens, model expects "
                               f"{encoder.cfg.vocab_size}")
     return Pretrained(encoder, tok, path, info)
+
+
+def _tokenizer_file(data: bytes) -> Path:
+    """A file holding a model's tokenizer: one per distinct tokenizer (named by its hash) in the
+    temporary directory, written once (atomically) and reused by every later load."""
+    folder = Path(tempfile.gettempdir()) / "asr_ee-tokenizers"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}.model"
+    if not path.is_file() or path.stat().st_size != len(data):
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as f:
+            f.write(data)
+        os.replace(f.name, path)
+    return path
 
 
 def resolve_lm(path: str | Path | None, pretrained: Pretrained, *, required: bool = False) -> "NgramLM | None":

@@ -54,3 +54,25 @@ def test_partial_saves_are_removed(tmp_path: Path) -> None:
     assert remove_partial_saves(tmp_path) == [leftover]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000004.pt"]
     assert remove_partial_saves(tmp_path / "missing") == []
+
+
+def test_loading_a_model_twice_leaves_one_tokenizer_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tokenizer inside a model file is written once per distinct tokenizer, not once per load."""
+    import tempfile
+
+    from asr_ee.checkpoint import export_model
+    from asr_ee.data.tokenizer import train_tokenizer
+    from asr_ee.pretrained import load_pretrained
+
+    words = ["early exits save compute", "speech comes chunk by chunk", "the last word is kept"]
+    tok = train_tokenizer(words * 20, tmp_path / "tok" / "bpe", vocab_size=32)
+    model = build_encoder(preset("tiny", vocab_size=32))
+    export_model({"encoder_config": to_dict(model.cfg), "model": model.state_dict()}, tok, tmp_path / "m.pt")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    first, second = load_pretrained(tmp_path / "m.pt"), load_pretrained(tmp_path / "m.pt")
+    assert first.tokenizer.path == second.tokenizer.path
+    assert [p.relative_to(scratch) for p in scratch.rglob("*")] == [
+        Path("asr_ee-tokenizers"), Path("asr_ee-tokenizers") / first.tokenizer.path.name]
+    assert first.tokenizer.path.read_bytes() == Path(tok).read_bytes()
