@@ -28,7 +28,9 @@ Modules, one concern each:
 * :mod:`~asr_ee.evaluation.summary`: the ``results.json`` rows (compute charged, the Pareto front);
 * :mod:`~asr_ee.evaluation.runner`: :func:`evaluate`, which strings them together;
 * :mod:`~asr_ee.evaluation.report`: the files ``asr-ee evaluate`` writes (table, plot);
-* :mod:`~asr_ee.evaluation.by_voice`: WER per TTS engine and voice from a written evaluation.
+* :mod:`~asr_ee.evaluation.by_voice`: WER per TTS engine and voice from a written evaluation;
+* :mod:`~asr_ee.evaluation.exit_timing`: how many frames each exit's CTC spikes sit from the last
+  exit's.
 
 Shapes: B batch, T fbank frames, T' encoder frames (40 ms), F mel bins, V vocabulary.
 """
