@@ -13,6 +13,7 @@ factory as the command line (:func:`asr_ee.streaming.factory.build_recognizer`),
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -51,7 +52,18 @@ class Transcript:
 
     @classmethod
     def from_result(cls, result: RecognitionResult, duration_s: float) -> "Transcript":
-        return cls(result.text, result.segments, result.words, result.chunks, duration_s)
+        """The result of a finished stream over ``duration_s`` seconds of input; word and segment
+        times are kept within the input (the silence appended at its end is not part of it)."""
+        def clamp(t: float) -> float:
+            return min(max(t, 0.0), duration_s)
+
+        words = {id(w): dataclasses.replace(w, start_s=clamp(w.start_s), end_s=clamp(w.end_s)) for w in result.words}
+        for segment in result.segments:
+            words.update({id(w): dataclasses.replace(w, start_s=clamp(w.start_s), end_s=clamp(w.end_s))
+                          for w in segment.words if id(w) not in words})
+        segments = [dataclasses.replace(s, start_s=clamp(s.start_s), end_s=clamp(s.end_s),
+                                        words=[words[id(w)] for w in s.words]) for s in result.segments]
+        return cls(result.text, segments, [words[id(w)] for w in result.words], result.chunks, duration_s)
 
     def to_dict(self, chunk_fields: tuple[str, ...] = ()) -> dict[str, Any]:
         """JSON-ready: text, segments and words (times to the millisecond), and the chosen chunk fields."""

@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from asr_ee import __version__
+
 __all__ = ["main", "build_parser"]
 
 COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic", "export", "train_gate"]
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asr-ee",
         description="Streaming speech recognition with early-exit encoders.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -15,19 +15,24 @@ from lhotse import Fbank, FbankConfig
 
 __all__ = ["SAMPLE_RATE", "NUM_MEL_BINS", "FRAME_SHIFT_S", "FRAME_SHIFT_SAMPLES", "FRAME_LENGTH_SAMPLES",
            "fbank_config", "make_fbank", "num_frames", "StreamingFbank", "DEFAULT_TAIL_SILENCE_MS",
-           "tail_silence_samples"]
+           "TAIL_NOISE_RMS", "tail_silence_samples", "tail_silence"]
 
 SAMPLE_RATE = 16000
 NUM_MEL_BINS = 80
 FRAME_SHIFT_S = 0.01
 FRAME_SHIFT_SAMPLES = 160
 FRAME_LENGTH_SAMPLES = 400
-# Silence appended to a finished input before its last chunk is decoded (streams, and evaluation
-# under the chunk mask). The subsampling holds back up to 6 fbank frames and a causal CTC model
-# spikes a word's last tokens a few frames after its audio: without it, audio trimmed right after
-# speech loses its last word (benchmarks/last_word.py: 160 ms was the least that restored it on
-# 45 flite sentences; twice that leaves a margin for slower speakers).
-DEFAULT_TAIL_SILENCE_MS = 0.0  # 320.0 once the tests that compare paths agree (issue 18)
+# Silence appended to a finished input before its last chunk is decoded (streams: the CLI, the
+# API and the microphone app; and evaluation under the chunk mask). The subsampling holds back up
+# to 6 fbank frames and a causal CTC model spikes a word's last tokens a few frames after its
+# audio: without it, audio trimmed right after speech loses its last word (issue 18: the last
+# word right in 17 of 45 trimmed flite sentences against 37 of 45 untrimmed).
+DEFAULT_TAIL_SILENCE_MS = 320.0
+# The appended silence is quiet noise (seeded, so every path appends the same samples), not
+# digital zeros: the log-mel of zeros is the floor of the fbank, far from any recorded silence
+# (room tone, a microphone's self-noise) a model was trained on.
+TAIL_NOISE_RMS = 1e-4  # -80 dBFS
+_TAIL_NOISE_SEED = 18
 
 
 def fbank_config() -> FbankConfig:
@@ -48,6 +53,13 @@ def num_frames(num_samples: int) -> int:
 def tail_silence_samples(tail_silence_ms: float) -> int:
     """16 kHz samples of ``tail_silence_ms`` of appended silence."""
     return round(tail_silence_ms * SAMPLE_RATE / 1000.0)
+
+
+def tail_silence(tail_silence_ms: float) -> torch.Tensor:
+    """The silence appended at the end of an input: ``tail_silence_ms`` of quiet Gaussian noise
+    (RMS :data:`TAIL_NOISE_RMS`), the same samples every time. (N,) float32 at 16 kHz."""
+    generator = torch.Generator().manual_seed(_TAIL_NOISE_SEED)
+    return TAIL_NOISE_RMS * torch.randn(tail_silence_samples(tail_silence_ms), generator=generator)
 
 
 _LEFT_PAD = (FRAME_LENGTH_SAMPLES - FRAME_SHIFT_SAMPLES) // 2  # 120 mirrored samples before the start

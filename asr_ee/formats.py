@@ -71,5 +71,6 @@ def format_transcript(transcript: "Transcript", fmt: str, *, utt_id: str | None 
         return "".join(f"{i}\n{_timestamp(a, ',')} --> {_timestamp(b, ',')}\n{text}\n\n"
                        for i, (a, b, text) in enumerate(cues, 1))
     if fmt == "vtt":
-        return "WEBVTT\n\n" + "".join(f"{_timestamp(a, '.')} --> {_timestamp(b, '.')}\n{text}\n\n" for a, b, text in cues)
+        return "WEBVTT\n\n" + "".join(f"{_timestamp(a, '.')} --> {_timestamp(b, '.')}\n{text}\n\n"
+                                       for a, b, text in cues)
     raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -4,7 +4,7 @@
 * ``--audio-dir DIR --transcripts FILE``: FILE is a Kaldi ``text`` file (``utt_id word word ...``,
   audio found as ``DIR/utt_id.<ext>``) or a TSV whose first column is an audio path relative to DIR
   and whose last column is the transcript;
-* single audio files (no reference).
+* audio files, folders of them and ``-`` for stdin (no reference).
 
 Problems with one utterance (missing file named by a transcript line, say) do not stop the
 others: the utterance carries an ``error`` and is reported as failed.
@@ -144,5 +144,61 @@ def _transcript_line(audio_dir: Path, line: str, where: str) -> Utterance:
     return _file_utterance(utt_id, found, text.strip())
 
 
+STDIN = "-"
+
+
 def from_files(paths: list[str | Path]) -> list[Utterance]:
-    return [_file_utterance(Path(p).stem, Path(p), None) for p in paths]
+    """Audio files, folders (the audio files in them, by name) and ``-`` (audio on stdin, read once).
+
+    Ids are the files' stems; where two inputs share a stem (``clip.mp3``, ``clip.ogg``) their
+    names, and where those clash too their paths as given, so every id is distinct."""
+    files: list[Path | None] = []  # None: stdin
+    for given in paths:
+        path = Path(given)
+        if str(given) == STDIN:
+            if None in files:
+                raise InputError("- (stdin) can be given once")
+            files.append(None)
+        elif path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+            if not found:
+                raise InputError(f"{path} is a folder with no audio files ({', '.join(AUDIO_EXTENSIONS)})")
+            files.extend(found)
+        else:
+            files.append(path)
+    ids = _distinct_ids(files)
+    return [_stdin_utterance() if path is None else _file_utterance(utt_id, path, None)
+            for utt_id, path in zip(ids, files)]
+
+
+def _distinct_ids(files: list[Path | None]) -> list[str]:
+    def count(names: list[str]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    stems = ["stdin" if p is None else p.stem for p in files]
+    names = ["stdin" if p is None else p.name for p in files]
+    stem_counts, name_counts = count(stems), count(names)
+    return [stem if stem_counts[stem] == 1 else name if name_counts[name] == 1 else str(path)
+            for stem, name, path in zip(stems, names, files)]
+
+
+def _stdin_utterance() -> Utterance:
+    def load() -> torch.Tensor:
+        import sys
+        import tempfile
+
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise AudioError("stdin: no audio (0 bytes)")
+        with tempfile.TemporaryDirectory(prefix="asr_ee-stdin-") as folder:
+            path = Path(folder) / "stdin"
+            path.write_bytes(data)
+            try:
+                return load_audio(path)
+            except AudioError as e:
+                raise AudioError(str(e).replace(str(path), "stdin", 1)) from e
+
+    return Utterance("stdin", None, STDIN, load)

@@ -16,7 +16,7 @@ from asr_ee.models import EarlyExitEncoder
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_LM", "SHIPPED_DIR", "SHIPPED_MAX_EXIT_LAYER", "Pretrained", "load_pretrained", "resolve_lm"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_LM", "SHIPPED_DIR", "Pretrained", "load_pretrained", "resolve_lm"]
 
 
 def _shipped_dir() -> Path:
@@ -30,9 +30,7 @@ SHIPPED_DIR = _shipped_dir()
 DEFAULT_MODEL = SHIPPED_DIR / "model.pt"
 DEFAULT_LM = DEFAULT_MODEL.with_name("lm.pt")  # the token LM built for the shipped model's tokenizer
 # The shipped model's default settings (exit ceiling, criterion, LM) travel in its file's metadata:
-# see asr_ee.streaming.factory.model_defaults. The constant below is what commands/transcribe.py
-# still reads until it builds through that factory.
-SHIPPED_MAX_EXIT_LAYER = 10
+# see asr_ee.streaming.factory.model_defaults.
 
 
 @dataclass

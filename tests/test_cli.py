@@ -76,3 +76,41 @@ def test_average_needs_at_least_one_checkpoint(tmp_path: Path, capsys: pytest.Ca
     assert "--last must be >= 1" in capsys.readouterr().err
     assert main(["average", "--exp-dir", str(tmp_path), "--output", str(tmp_path / "m.pt")]) == 2
     assert "no checkpoints" in capsys.readouterr().err
+
+
+def test_version_and_python_dash_m(capsys: pytest.CaptureFixture) -> None:
+    import subprocess
+    import sys
+
+    import asr_ee
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out == f"asr-ee {asr_ee.__version__}\n"
+    proc = subprocess.run([sys.executable, "-m", "asr_ee", "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith(asr_ee.__version__)
+
+
+def test_info_without_arguments_describes_the_shipped_model(capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.pretrained import DEFAULT_MODEL
+    from asr_ee.streaming.factory import model_file_defaults
+
+    assert main(["info"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["model"] == str(DEFAULT_MODEL) and info["defaults"] == model_file_defaults()[1]
+    assert info["exit_layers"] and info["exits"][-1]["compute_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("command", ["transcribe", "mic"])
+def test_help_shows_the_models_own_defaults(command: str, capsys: pytest.CaptureFixture) -> None:
+    from asr_ee.streaming.factory import model_file_defaults
+
+    defaults = model_file_defaults()[1]
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0
+    ceiling = defaults.get("max_exit_layer") or "the last exit"
+    assert f"deepest exit any chunk may reach, a layer number (default: the model's; else the last exit) " \
+           f"[model.pt: {ceiling}]" in out
+    assert f"[model.pt: {defaults.get('lm') or 'none'}]" in out

@@ -1,4 +1,7 @@
-"""``asr-ee info``: parameters and compute per exit of a preset, YAML config or checkpoint, as JSON."""
+"""``asr-ee info``: parameters and compute per exit of a preset, YAML config or checkpoint, as JSON.
+
+With no argument it describes the shipped model: where it is, its exits and compute, and the
+defaults its file carries (exit ceiling, criterion, language model)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ __all__ = ["register", "model_info"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="parameters, exit layers and FLOPs per exit as JSON")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--config", help="preset name (paper, small, tiny, ...-splitformer) or YAML")
-    src.add_argument("--model", help="checkpoint or exported model (.pt)")
+    src.add_argument("--model", help="checkpoint or exported model (.pt; default: the shipped model)")
     p.add_argument("--context-frames", type=float, default=80.0,
                    help="frames each attention query sees (chunk + left context), for FLOPs")
     p.set_defaults(func=run)
@@ -43,17 +46,24 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.config import ConfigError
     from asr_ee.models import load_encoder_config
 
+    extra: dict = {}
     try:
-        if args.model:
+        if args.config:
+            cfg = load_encoder_config(args.config)
+        else:
             from asr_ee.checkpoint import CheckpointError, load_model
+            from asr_ee.streaming.factory import model_file_defaults
+
             try:
-                cfg = load_model(args.model)[0].cfg
+                path, defaults = model_file_defaults(args.model)
+                cfg = load_model(path)[0].cfg
             except CheckpointError as e:
                 raise ConfigError(str(e)) from e
-        else:
-            cfg = load_encoder_config(args.config)
-    except ConfigError as e:
+            lm = path.parent / defaults["lm"] if defaults.get("lm") else None
+            extra = {"model": str(path), "defaults": defaults,
+                     "lm": str(lm) if lm is not None and lm.is_file() else None}
+    except (ConfigError, FileNotFoundError) as e:
         print(f"asr-ee info: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(model_info(cfg, args.context_frames), indent=2))
+    print(json.dumps({**extra, **model_info(cfg, args.context_frames)}, indent=2))
     return 0

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pad_sequence
 
 from asr_ee.evaluation.config import EvaluationConfig
 from asr_ee.evaluation.results import Failure
-from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank
+from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank, tail_silence
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 from asr_ee.models.subsampling import MIN_INPUT_FRAMES
@@ -38,13 +39,17 @@ class Features:
     num_samples: int
 
 
-def read_features(indexed: list[tuple[int, Utterance]]) -> tuple[list[Features], list[Failure]]:
-    """Load and featurize; any problem with one utterance makes it a :class:`Failure`, not an abort."""
+def read_features(indexed: list[tuple[int, Utterance]], tail_silence_ms: float = 0.0
+                  ) -> tuple[list[Features], list[Failure]]:
+    """Load and featurize (with ``tail_silence_ms`` of the streams' end-of-input silence appended:
+    :func:`asr_ee.features.tail_silence`); any problem with one utterance makes it a
+    :class:`Failure`, not an abort."""
     fbank, items, failed = make_fbank(), [], []
+    tail = tail_silence(tail_silence_ms).numpy()
     for index, utt in indexed:
         try:
             samples = utt.load()
-            feats = torch.from_numpy(fbank.extract(samples.numpy(), SAMPLE_RATE)).float()
+            feats = torch.from_numpy(fbank.extract(np.concatenate([samples.numpy(), tail]), SAMPLE_RATE)).float()
             items.append(Features(index, utt, feats, samples.numel()))
         except Exception as e:  # one bad file must not stop the evaluation; it is reported instead
             reason = str(e) or type(e).__name__

@@ -18,6 +18,7 @@ from asr_ee.evaluation.results import EvaluationResult, Failure, UtteranceResult
 from asr_ee.evaluation.scoring import Decoder, score_utterance
 from asr_ee.evaluation.summary import summarize
 from asr_ee.exits.criteria import ExitModel
+from asr_ee.features import DEFAULT_TAIL_SILENCE_MS
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 
@@ -45,13 +46,15 @@ def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequen
     policies, decoder, clock = cfg.policies(encoder.num_exits), Decoder(tokenizer, cfg, lm), StageClock()
     warm_up(encoder, cfg)
     indexed = list(enumerate(utterances))
+    # under the chunk mask an input ends as a stream's does: with the silence streams append
+    tail_silence_ms = DEFAULT_TAIL_SILENCE_MS if cfg.attention == "chunk" else 0.0
     results: list[UtteranceResult] = []
     failed: list[Failure] = []
     with ExitTimer(encoder, device) as timer, ExitHidden(encoder, keep=gate is not None) as hidden, \
             tqdm(total=len(indexed), disable=not cfg.progress, unit="utt", desc="evaluate") as bar:
         for start in range(0, len(indexed), cfg.window_utterances):
             t = time.perf_counter()
-            items, bad = read_features(indexed[start:start + cfg.window_utterances])
+            items, bad = read_features(indexed[start:start + cfg.window_utterances], tail_silence_ms)
             t = clock.add("features", t)
             failed += bad
             bar.update(len(bad))

@@ -52,17 +52,30 @@ class EndpointRule:
 
 @dataclass
 class EndpointConfig:
-    """sherpa-onnx's three rules (same defaults).
+    """sherpa-onnx's three rules (same defaults), rule 3 splitting at a pause.
 
     Attributes:
         rule1: long silence with nothing decoded (2.4 s).
         rule2: shorter silence after some text (1.2 s).
-        rule3: segment longer than 20 s, whatever was decoded.
+        rule3: segment longer than 20 s, whatever was decoded. In the ``split_window_s`` before
+            that length it already fires at a pause (a run of blank frames), so that long speech
+            is not cut inside a word: the pause it needs shrinks from ``split_pause_s`` at the
+            window's start to two frames (80 ms) at the limit (the longest pause in the window
+            tends to come first); at the limit it fires whatever the last frames were.
+        split_window_s: seconds before rule 3's length in which a pause ends the segment (0: none).
+        split_pause_s: blank seconds needed at the window's start.
     """
 
     rule1: EndpointRule = field(default_factory=lambda: EndpointRule(False, 2.4, 0.0))
     rule2: EndpointRule = field(default_factory=lambda: EndpointRule(True, 1.2, 0.0))
     rule3: EndpointRule = field(default_factory=lambda: EndpointRule(False, 0.0, 20.0))
+    split_window_s: float = 4.0
+    split_pause_s: float = 0.48
+
+    def __post_init__(self) -> None:
+        if self.split_window_s < 0 or self.split_pause_s < 0:
+            raise ConfigError(f"endpoint split_window_s and split_pause_s must be >= 0, got "
+                              f"{self.split_window_s}, {self.split_pause_s}")
 
     def rules(self) -> list[tuple[str, EndpointRule]]:
         return [("rule1", self.rule1), ("rule2", self.rule2), ("rule3", self.rule3)]

@@ -11,8 +11,8 @@ Settings come in three layers, each overriding the one before:
    ``criterion``/``threshold``, ``lm`` and ``threads``.
 
 Units: ``max_exit_layer`` and the ``fixed`` criterion's ``threshold`` given here are both layer
-numbers (an exit's layer; a ``fixed`` threshold that is no exit layer but a valid exit index is
-still read as the index, as older versions did).
+numbers (an exit's layer); inside StreamingConfig (and in a model file's defaults or a ``--config``
+file) the ``fixed`` threshold stays the exit index the criterion reads.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from asr_ee.streaming.recognizer import Recognizer
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
 
-__all__ = ["build_recognizer", "model_defaults", "model_file_defaults", "check_defaults", "resolve_fixed_threshold",
-           "DEFAULTS_KEY", "LEGACY_SHIPPED_DEFAULTS", "DEFAULT_EXPORT_DEFAULTS"]
+__all__ = ["build_recognizer", "streaming_config", "model_defaults", "model_file_defaults", "check_defaults",
+           "resolve_fixed_threshold", "DEFAULTS_KEY", "LEGACY_SHIPPED_DEFAULTS", "DEFAULT_EXPORT_DEFAULTS"]
 
 DEFAULTS_KEY = "defaults"  # in the model file's ``info``
 # What the shipped model used before its file carried defaults (model files without ``defaults``
@@ -85,12 +85,10 @@ def model_file_defaults(path: str | Path | None = None) -> tuple[Path, dict[str,
 
 
 def resolve_fixed_threshold(threshold: float, exit_layers: list[int]) -> float:
-    """A ``fixed`` criterion's threshold given as a layer number, as the exit index it stands for
-    (a value that is no exit layer but an exit index is taken as the index, as before)."""
+    """A ``fixed`` criterion's threshold given as a layer number (as ``max_exit_layer``), as the
+    exit index the criterion holds internally."""
     if threshold in exit_layers:
         return float(exit_layers.index(int(threshold)))
-    if float(threshold).is_integer() and 0 <= threshold < len(exit_layers):
-        return float(threshold)
     raise ConfigError(f"--threshold {threshold:g} for 'fixed' is not an exit layer of this model "
                       f"(exits at layers {', '.join(map(str, exit_layers))})")
 
@@ -103,7 +101,7 @@ def _criterion(data: dict[str, Any], criterion: str | None, threshold: float | N
     if criterion is not None:
         value = threshold if threshold is not None else DEFAULT_THRESHOLDS.get(criterion)
         if value is None:
-            raise ConfigError(f"criterion {criterion} needs a threshold")
+            raise ConfigError(f"criterion {criterion} needs --threshold (threshold=): it has no default")
         if criterion == "fixed":
             value = resolve_fixed_threshold(value, exit_layers)
         return {"kind": criterion, "threshold": value}
@@ -142,6 +140,19 @@ def _language_model(lm: str | Path | bool | None, defaults: Mapping[str, Any], s
     return language_model
 
 
+def streaming_config(exit_layers: list[int], *, defaults: Mapping[str, Any] | None = None,
+                     settings: Mapping[str, Any] | None = None, criterion: str | None = None,
+                     threshold: float | None = None) -> StreamingConfig:
+    """The StreamingConfig of layers 1 and 3 (see the module docstring) for a model with exits at
+    ``exit_layers``: StreamingConfig's defaults, the model's ``defaults``, ``settings``, then
+    ``criterion``/``threshold``. A bad key or value raises ConfigError."""
+    data = StreamingConfig().to_dict()
+    data.update({k: v for k, v in (defaults or {}).items() if k not in _NOT_STREAMING})
+    data.update(settings or {})
+    data["criterion"] = _criterion(data, criterion, threshold, exit_layers)
+    return StreamingConfig.from_dict(data)
+
+
 def build_recognizer(model: str | Path | Pretrained | None = None, *, settings: Mapping[str, Any] | None = None,
                      criterion: str | None = None, threshold: float | None = None,
                      lm: str | Path | bool | None = None, threads: int | None = None,
@@ -165,11 +176,8 @@ def build_recognizer(model: str | Path | Pretrained | None = None, *, settings: 
     pretrained = model if isinstance(model, Pretrained) else load_pretrained(model)
     defaults = model_defaults(pretrained)
     settings = dict(settings or {})
-    data = StreamingConfig().to_dict()
-    data.update({k: v for k, v in defaults.items() if k not in _NOT_STREAMING})
-    data.update(settings)
-    data["criterion"] = _criterion(data, criterion, threshold, list(pretrained.encoder.cfg.exit_layers))
-    config = StreamingConfig.from_dict(data)
+    config = streaming_config(list(pretrained.encoder.cfg.exit_layers), defaults=defaults, settings=settings,
+                              criterion=criterion, threshold=threshold)
     language_model = _language_model(lm, defaults, settings, pretrained)
     if language_model is not None:
         config = dataclasses.replace(config, decoding="beam")

@@ -23,7 +23,7 @@ import torch
 from asr_ee.audio import as_mono_float32
 from asr_ee.decoding.align import TopKPosteriors
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
-from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames, tail_silence_samples
+from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames, tail_silence
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 from asr_ee.models.subsampling import MIN_INPUT_FRAMES, chunk_input_frames
@@ -180,9 +180,10 @@ class Stream:
         self._push(x)
 
     def input_finished(self) -> None:
-        """No more audio: flush the resampler, append ``config.tail_silence_ms`` of silence (so the
-        frames held back for the subsampling's right context and the last word's late CTC spikes
-        are decoded) and the fbank's mirrored tail. The silence is not counted as received audio."""
+        """No more audio: flush the resampler, append ``config.tail_silence_ms`` of silence (quiet
+        noise, :func:`asr_ee.features.tail_silence`: so the frames held back for the subsampling's
+        right context and the last word's late CTC spikes are decoded) and the fbank's mirrored
+        tail. The silence is not counted as received audio."""
         if self.finished:
             return
         if self._resampler is not None:
@@ -192,7 +193,7 @@ class Stream:
             # too short for one encoder frame (and for lhotse's mirrored padding): nothing to decode
             self._feats = self._feats[:0]
             return
-        silence = torch.zeros(tail_silence_samples(self.config.tail_silence_ms))
+        silence = tail_silence(self.config.tail_silence_ms)
         self._feats = torch.cat([self._feats, self._fbank.accept(silence), self._fbank.finish()])
 
     def _push(self, samples: torch.Tensor) -> None:
@@ -246,5 +247,10 @@ class Stream:
         return total
 
     def segment_audio_s(self) -> tuple[float, float]:
-        return (self.segment_start_frame / ENCODER_FRAMES_PER_SECOND,
-                self.frames_done / ENCODER_FRAMES_PER_SECOND)
+        """Start and end (seconds from the stream's start) of the current segment: from where it
+        began to its last non-blank frame (its trailing silence excluded), and never past the
+        audio received (the appended tail silence is not audio)."""
+        end_frame = self.frames_done - self.decoder.trailing_blank_frames if self.decoder.tokens else self.frames_done
+        end_s = min(end_frame / ENCODER_FRAMES_PER_SECOND, self.samples_received / SAMPLE_RATE)
+        start_s = self.segment_start_frame / ENCODER_FRAMES_PER_SECOND
+        return start_s, max(start_s, end_s)

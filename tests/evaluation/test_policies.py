@@ -14,7 +14,7 @@ from asr_ee.decoding.ctc import greedy_decode, prefix_beam_search
 from asr_ee.decoding.wer import WordErrors, word_errors
 from asr_ee.evaluation import EvaluationConfig, EvaluationResult, charged_exits, evaluate
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector
-from asr_ee.features import make_fbank
+from asr_ee.features import DEFAULT_TAIL_SILENCE_MS, make_fbank, tail_silence
 from asr_ee.inputs import Utterance, from_cuts
 from asr_ee.models import EarlyExitEncoder, build_encoder, preset
 from asr_ee.models.flops import exit_costs
@@ -37,7 +37,10 @@ class Evaluated:
 
 
 def _alone(pretrained: Pretrained, utt: Utterance, chunk: int | None) -> list[torch.Tensor]:
-    feats = torch.from_numpy(make_fbank().extract(utt.load().numpy(), 16000))[None]  # (1, T, F)
+    samples = utt.load()
+    if chunk is not None:  # under the chunk mask, evaluation ends an input as a stream does
+        samples = torch.cat([samples, tail_silence(DEFAULT_TAIL_SILENCE_MS)])
+    feats = torch.from_numpy(make_fbank().extract(samples.numpy(), 16000))[None]  # (1, T, F)
     with torch.no_grad():
         outs, lens = pretrained.encoder(feats, torch.tensor([feats.size(1)]), chunk_frames=chunk)
     return [o[0, : lens[0]] for o in outs]

@@ -29,11 +29,14 @@ def test_every_registered_criterion_is_a_transcribe_choice_and_unknown_ones_are_
 
 
 def test_default_threshold_comes_from_the_registry() -> None:
+    from asr_ee.streaming.factory import streaming_config
+
     args = _transcribe_parser().parse_args(["--criterion", "confidence"])
-    assert transcribe.build_config(args).criterion == ExitCriterion("confidence", CRITERIA["confidence"].default_threshold)
+    config = streaming_config([1, 2, 3], criterion=args.criterion, threshold=args.threshold)
+    assert config.criterion == ExitCriterion("confidence", CRITERIA["confidence"].default_threshold)
     assert StreamingConfig().criterion == ExitCriterion("entropy", DEFAULT_THRESHOLDS["entropy"])
     with pytest.raises(ConfigError, match="needs --threshold"):  # fixed has no default
-        transcribe.build_config(_transcribe_parser().parse_args(["--criterion", "fixed"]))
+        streaming_config([1, 2, 3], criterion=_transcribe_parser().parse_args(["--criterion", "fixed"]).criterion)
 
 
 def test_evaluate_help_names_every_criterion() -> None:

@@ -46,11 +46,14 @@ def synthetic_speech(seconds: float, sample_rate: int = 16000, seed: int = 0) ->
 
 
 def offline_log_probs(pretrained: Pretrained, samples: torch.Tensor, chunk_frames: int,
-                      left_context_chunks: int) -> list[torch.Tensor]:
-    """Per exit (T', V) log-posteriors of the full forward pass under the chunk mask."""
-    from asr_ee.features import SAMPLE_RATE, make_fbank
+                      left_context_chunks: int, tail_silence_ms: float | None = None) -> list[torch.Tensor]:
+    """Per exit (T', V) log-posteriors of the full forward pass under the chunk mask, over the
+    samples and the silence a stream appends at the end of input (``tail_silence_ms``, default
+    StreamingConfig's), so that it sees what a stream sees."""
+    from asr_ee.features import DEFAULT_TAIL_SILENCE_MS, SAMPLE_RATE, make_fbank, tail_silence
 
-    feats = torch.from_numpy(make_fbank().extract(samples.numpy(), SAMPLE_RATE))  # (T, F)
+    tail = tail_silence(DEFAULT_TAIL_SILENCE_MS if tail_silence_ms is None else tail_silence_ms)
+    feats = torch.from_numpy(make_fbank().extract(torch.cat([samples, tail]).numpy(), SAMPLE_RATE))  # (T, F)
     with torch.no_grad():
         outs, _ = pretrained.encoder(feats[None], torch.tensor([feats.size(0)]), chunk_frames=chunk_frames,
                                      left_context_chunks=left_context_chunks)

@@ -1,9 +1,9 @@
 """The microphone app: options -> source, recognizer, display -> session -> transcript, summary and
-(with ``--save``) the audio and transcript on disk. ``asr-ee mic`` and ``python apps/mic.py`` both
-end up in :func:`run`.
+(with ``--save``) the audio and transcript on disk. ``asr-ee mic`` (and ``python apps/mic.py`` in a
+clone) end up in :func:`run`.
 
 Threads: PortAudio's callback (or the file feeder) queues audio; the decoding thread
-(:class:`~apps.micapp.session.Session`) recognizes and prints; the main thread only waits, and
+(:class:`~asr_ee.micapp.session.Session`) recognizes and prints; the main thread only waits, and
 turns Ctrl-C (a SIGINT handler that sets a stop event, so no KeyboardInterrupt lands mid-way) or
 ``stop_event`` into stopping the source, after which the decoding thread transcribes what was
 captured and the final transcript is printed. A second Ctrl-C gives up (exit status 130).
@@ -28,9 +28,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, TextIO
 
-from apps.micapp.display import PlainDisplay, make_display
-from apps.micapp.session import Session, WavRecorder
-from apps.micapp.sources import (AudioSource, DeviceError, FileSource, MicrophoneSource, format_device_list,
+from asr_ee.micapp.display import PlainDisplay, make_display
+from asr_ee.micapp.session import Session, WavRecorder
+from asr_ee.micapp.sources import (AudioSource, DeviceError, FileSource, MicrophoneSource, format_device_list,
                                  import_sounddevice, parse_device)
 
 __all__ = ["run", "main", "Environment", "Clock", "TRACE_CHUNKS"]
@@ -70,15 +70,12 @@ def _open_source(args: argparse.Namespace, env: Environment) -> AudioSource:
 
 
 def _load_recognizer(args: argparse.Namespace, env: Environment):
-    import torch
+    """The recognizer ``asr-ee transcribe`` would build from these options (the library's factory),
+    keeping the last ``TRACE_CHUNKS`` chunk records unless the options say otherwise."""
+    from asr_ee.streaming.options import recognizer_from_args
 
-    from asr_ee.commands.transcribe import build_config, build_recognizer
-
-    torch.set_num_threads(max(1, args.threads))
-    config = build_config(args)
-    if config.max_trace_chunks is None:
-        config = dataclasses.replace(config, max_trace_chunks=TRACE_CHUNKS)
-    return build_recognizer(args, config, clock=env.clock, cpu_load=env.cpu_load)
+    return recognizer_from_args(args, extra_settings={"max_trace_chunks": TRACE_CHUNKS}, clock=env.clock,
+                                cpu_load=env.cpu_load)
 
 
 @contextlib.contextmanager
@@ -220,13 +217,11 @@ def run(args: argparse.Namespace, env: Environment | None = None) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python apps/mic.py``: the same options as ``asr-ee mic``."""
-    from asr_ee.commands.mic import DESCRIPTION, add_arguments
+def main(argv: list[str] | None = None, prog: str = "asr-ee mic") -> int:
+    """Parse the options (:mod:`asr_ee.micapp.options`) and run the app."""
+    from asr_ee.micapp.options import build_parser
 
-    parser = argparse.ArgumentParser(prog="python apps/mic.py", description=DESCRIPTION)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         return run(args)
     except KeyboardInterrupt:  # a second Ctrl-C while finishing

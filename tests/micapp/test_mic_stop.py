@@ -1,6 +1,6 @@
 """Stopping a session: Ctrl-C (a real KeyboardInterrupt in the main thread, and SIGINT to a running
 ``python apps/mic.py``) transcribes what was captured and prints the final transcript; ``--save``
-keeps the audio and the transcript. And the library never imports ``apps``."""
+keeps the audio and the transcript."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import soundfile as sf
 from asr_ee.audio import load_audio
 from asr_ee.pretrained import load_pretrained
 from asr_ee.streaming import Recognizer, StreamingConfig, run_stream
-from mic_fakes import FakeClock, FakeSoundDevice, Script, begins_like, mic_args
+from mic_fakes import EXACT, FakeClock, FakeSoundDevice, Script, begins_like, library_result, mic_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,10 +33,12 @@ def _environment(app, sd=None):
 
 def test_ctrl_c_on_the_microphone_prints_the_transcript_and_saves_audio_and_text(app, overfit_model, tmp_path):
     signal_16k = load_audio(overfit_model.wavs[0]).numpy()
-    text = overfit_model.texts[0]
+    expected = library_result(overfit_model.path, signal_16k)
+    text = expected.text
+    assert begins_like(text, overfit_model.texts[0])
     sd = FakeSoundDevice(Script(signal_16k, after=lambda stream: _thread.interrupt_main()))  # Ctrl-C
     env, out, err = _environment(app, sd)
-    status = app.run(mic_args("--model", str(overfit_model.path), "--save", str(tmp_path / "sessions")), env)
+    status = app.run(mic_args("--model", str(overfit_model.path), "--save", str(tmp_path / "sessions"), *EXACT), env)
     assert status == 0
     lines = out.getvalue().splitlines()
     assert lines[-2] == f"transcript: {text}" and lines[-1].startswith("summary: audio 2.86 s |")
@@ -48,7 +50,7 @@ def test_ctrl_c_on_the_microphone_prints_the_transcript_and_saves_audio_and_text
     assert wav.with_suffix(".txt").read_text() == text + "\n"
     record = json.loads(wav.with_suffix(".json").read_text())
     assert record["transcript"] == text and record["stopped_by_user"] is True and record["error"] is None
-    assert record["segments"][0]["text"] == text and record["summary"]["chunks"] == 9
+    assert record["segments"][0]["text"] == text and record["summary"]["chunks"] == len(expected.chunks)
     assert f"saved {wav.name}, {wav.stem}.txt and {wav.stem}.json in {tmp_path / 'sessions'}" in err.getvalue()
 
 
@@ -69,7 +71,7 @@ def test_ctrl_c_during_a_file_transcribes_exactly_what_was_fed(app, overfit_mode
     env.sleep = sleep
     wav = overfit_model.wavs[0]
     status = app.run(mic_args("--input-file", str(wav), "--model", str(overfit_model.path), "--save",
-                              str(tmp_path)), env)
+                              str(tmp_path), *EXACT), env)
     assert status == 0 and not file_sources[0].fed_all.is_set()
     fed = load_audio(wav)[:11 * 1600]
     expected = run_stream(Recognizer(load_pretrained(overfit_model.path), StreamingConfig(controller=None)), fed)
@@ -111,13 +113,3 @@ def test_sigint_to_a_running_app_stops_it_cleanly(overfit_model, tmp_path):
     [saved] = tmp_path.glob("mic-*.wav")
     assert 0 < sf.info(str(saved)).duration < sf.info(str(wav)).duration  # stopped before the end, audio kept
 
-
-@pytest.mark.parametrize("code", [
-    "import asr_ee.cli, asr_ee.streaming; asr_ee.cli.build_parser()",
-    "from asr_ee.commands.mic import load_app; from pathlib import Path\n"
-    "try:\n    load_app(Path('/nonexistent/apps'))\nexcept FileNotFoundError as e:\n    print(e)",
-])
-def test_the_library_never_imports_apps(code):
-    check = "\nimport sys; assert not [m for m in sys.modules if m == 'apps' or m.startswith('apps.')], 'apps imported'"
-    proc = subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=300, cwd="/")
-    assert proc.returncode == 0, proc.stderr

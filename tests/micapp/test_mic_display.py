@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from apps.micapp.display import (ChunkTally, LiveDisplay, PlainDisplay, exit_bar, format_status_line,
+from asr_ee.micapp.display import (ChunkTally, LiveDisplay, PlainDisplay, exit_bar, format_status_line,
                                  format_summary, make_display)
 from asr_ee.streaming import ChunkRecord, Segment
 

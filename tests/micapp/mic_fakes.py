@@ -13,6 +13,14 @@ from typing import Any, Callable
 import numpy as np
 
 
+# Options of the runs whose transcript must equal the library's: no load controller. Under the fake
+# clock a source feeds as fast as its thread runs, so how much audio waits for decoding (the backlog
+# the controller reads, and so the exits it allows) depends on thread scheduling; the overfit
+# model's last word, decoded over the silence appended at the end, can change with the exit.
+# The controller has its own tests (tests/streaming/test_controller.py).
+EXACT = ("--no-controller",)
+
+
 class FakeClock:
     """Seconds that move only with :meth:`advance` or :meth:`sleep` (so compute times read 0)."""
 
@@ -171,3 +179,21 @@ def begins_like(partial: str, text: str) -> bool:
     """Whether ``partial`` is the start of ``text`` but for its last word (which the audio may cut)."""
     words = partial.split()
     return words[:-1] == text.split()[:len(words) - 1]
+
+
+def library_result(model_path: Any, signal: Any, rate: int = 16000, **settings: Any):
+    """What the library's streaming path makes of ``signal`` (fed whole, then finished; no load
+    controller) with StreamingConfig's defaults and ``settings``: the reference the app must
+    match. It flushes the end of the input as the app does (``tail_silence_ms``), so the two are
+    compared on the same audio; the tiny overfit model's memorized text is only its starting point
+    (on the appended silence it may add to or change its last word)."""
+    from asr_ee.pretrained import load_pretrained
+    from asr_ee.streaming import Recognizer, StreamingConfig
+
+    recognizer = Recognizer(load_pretrained(model_path), StreamingConfig(**{"controller": None, **settings}))
+    stream = recognizer.create_stream()
+    stream.accept_waveform(rate, signal)
+    stream.input_finished()
+    while recognizer.is_ready(stream):
+        recognizer.decode(stream)
+    return recognizer.result(stream)

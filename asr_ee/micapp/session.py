@@ -3,7 +3,7 @@ segments at endpoints and tells the display; runs in its own thread so capture n
 
 Loop: move every queued block into the stream (so the load controller sees the whole backlog),
 decode one chunk if one is ready, else wait briefly for audio. The input ends with the source's
-:class:`~apps.micapp.sources.InputEnded` (end of file, Ctrl-C, or a failing device, which the loop
+:class:`~asr_ee.micapp.sources.InputEnded` (end of file, Ctrl-C, or a failing device, which the loop
 stops itself); then the stream is finished and every remaining frame decoded, so all audio that
 was captured is transcribed. A live source whose last block arrived more than ``stall_timeout_s``
 of ``clock`` time ago counts as failed (a device gone without PortAudio noticing).
@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from apps.micapp.display import ChunkTally, PlainDisplay, SessionSummary
-from apps.micapp.sources import AudioSource, DeviceError, InputEnded
+from asr_ee.micapp.display import ChunkTally, PlainDisplay, SessionSummary
+from asr_ee.micapp.sources import AudioSource, DeviceError, InputEnded
 from asr_ee.features import SAMPLE_RATE
 from asr_ee.streaming import ChunkRecord, Recognizer, Segment
 

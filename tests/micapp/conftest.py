@@ -1,21 +1,18 @@
-"""Fixtures of the microphone-app tests: the app module, loaded the way ``asr-ee mic`` loads it."""
+"""Fixtures of the microphone-app tests: the app module (:mod:`asr_ee.micapp.app`)."""
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 import pytest
 import torch
 
-from asr_ee.commands.mic import load_app
-
-load_app()  # registers the repository's ``apps`` package, whatever the working directory
+from asr_ee.micapp import app as app_module
 
 
 @pytest.fixture(scope="session")
 def app() -> ModuleType:
-    return load_app()
+    return app_module
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +26,7 @@ def restore_torch_threads():
 @pytest.fixture
 def file_sources(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list:
     """The FileSource objects the app creates during the test, in order."""
-    main_module = importlib.import_module("apps.micapp.main")  # (``apps.micapp.main`` is also the function)
+    main_module = app
     created: list = []
 
     class RecordedFileSource(main_module.FileSource):
