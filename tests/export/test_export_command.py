@@ -13,7 +13,7 @@ from asr_ee.cli import main
 from asr_ee.pretrained import load_pretrained
 from asr_ee.runtime import load_model_for_backend
 from asr_ee.streaming.factory import build_recognizer
-from conftest import synthetic_speech
+from export_helpers import synthetic_speech
 
 
 def test_export_writes_graphs_and_metadata(onnx_dir: Path, model_file: Path) -> None:
@@ -112,3 +112,12 @@ def test_onnx_backend_needs_a_folder(tmp_path: Path) -> None:
             load_model_for_backend(model, "onnx")
     with pytest.raises(ConfigError, match="unknown backend"):
         load_model_for_backend(tmp_path, "tensorflow")
+
+
+def test_both_backends_offer_the_recognizer_surface(onnx_dir: Path, model_file: Path) -> None:
+    from asr_ee.runtime import StreamingEncoder
+
+    for backend, model in (("torch", model_file), ("onnx", onnx_dir)):
+        encoder = load_model_for_backend(model, backend).encoder
+        assert isinstance(encoder, StreamingEncoder), backend
+        assert encoder.num_exits == 4 and list(encoder.cfg.exit_layers) == [1, 2, 3, 4]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import asr_ee.export.onnx as onnx_export
-from conftest import seeded_encoder
+from export_helpers import seeded_encoder
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ import torch
 
 from asr_ee.models import SkipPolicy
 from asr_ee.runtime.onnx_encoder import OnnxEncoder
-from conftest import ARCHS
+from export_helpers import ARCHS
 
 TOL = 1e-4
 CHUNK, LEFT = 4, 8  # encoder frames; the cache is trimmed after two chunks

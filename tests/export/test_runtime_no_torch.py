@@ -16,7 +16,7 @@ from asr_ee.features import make_fbank
 from asr_ee.runtime.fbank import StreamingFbank, fbank
 from asr_ee.runtime import load_model_for_backend
 from asr_ee.streaming.factory import build_recognizer
-from conftest import synthetic_speech
+from export_helpers import synthetic_speech
 
 CHUNK = 4
 
