@@ -4,6 +4,7 @@ decision per chunk whether evaluation or a stream takes it."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -216,3 +217,49 @@ def test_evaluation_reports_the_gate(tokenizer: Tokenizer) -> None:
     assert failed == 0 and len(features) == 2 and features[0].shape[1:] == (3, len(FEATURES))
     assert 0 < sum(map(sum, frames)) <= sum(r.encoder_frames for r in result.utterances)  # less the tail silence
     assert labels[0].shape == features[0].shape[:2] and context > CHUNK
+
+
+def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer, tmp_path: Path) -> None:
+    """`asr-ee train-gate` on an exported tiny model and a cut manifest: the gate lands beside the
+    model, belongs to it, and its calibration turns a budget into a threshold."""
+    import soundfile as sf
+    from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+
+    from asr_ee.checkpoint import export_model
+    from asr_ee.cli import main
+    from asr_ee.config import to_dict
+    from asr_ee.pretrained import load_pretrained
+
+    encoder = _encoder(tokenizer.vocab_size)
+    model_path = tmp_path / "model.pt"
+    export_model({"encoder_config": to_dict(encoder.cfg), "model": encoder.state_dict()}, tokenizer.path, model_path,
+                 half=False)
+    cuts = []
+    for i in range(3):
+        wav = tmp_path / f"u{i}.wav"
+        sf.write(wav, _speech(2.0 + i, seed=30 + i).numpy(), SAMPLE_RATE)
+        recording = Recording.from_file(wav, recording_id=f"u{i}")
+        cuts.append(MonoCut(id=f"u{i}", start=0.0, duration=recording.duration, channel=0, recording=recording,
+                            supervisions=[SupervisionSegment(id=f"u{i}", recording_id=f"u{i}", start=0.0,
+                                                             duration=recording.duration, text=SENTENCES[i])]))
+    CutSet.from_cuts(cuts).to_file(tmp_path / "cuts.jsonl.gz")
+    assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
+                 "--chunk-frames", str(CHUNK), "--left-context-chunks", str(LEFT), "--threads", "1"]) == 0
+    gate = load_gate(gate_path(model_path), load_pretrained(model_path).encoder)
+    assert gate.info["utterances"] == 3 and gate.info["chunks"] > 10
+    assert set(gate.calibration) == {0, 1, 2, 3}
+    computes = [c for _, c, _ in gate.calibration[3]]
+    assert computes == sorted(computes) and computes[-1] == pytest.approx(1.0)
+    assert 0.0 <= gate.threshold_for_budget(1.0) <= 1.0
+    assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "missing.jsonl.gz")]) == 2
+    evaluate_args = ["evaluate", str(tmp_path / "cuts.jsonl.gz"), "--model", str(model_path), "--attention", "chunk",
+                     "--chunk-frames", str(CHUNK), "--left-context-chunks", str(LEFT), "--criteria", "gate,fixed",
+                     "--thresholds", "gate=0.5", "--gate-budget", "1.0", "--no-plot", "--quiet", "--threads", "1"]
+    assert main(evaluate_args + ["--output-dir", str(tmp_path / "eval")]) == 0
+    summary = json.loads((tmp_path / "eval" / "results.json").read_text())
+    thresholds = {r["threshold"] for r in summary["policies"] if r["criterion"] == "gate"}
+    assert thresholds == {0.5, gate.threshold_for_budget(1.0)}
+    other = _encoder(tokenizer.vocab_size, seed=1)  # a gate trained on another model is refused
+    export_model({"encoder_config": to_dict(other.cfg), "model": other.state_dict()}, tokenizer.path, model_path,
+                 half=False)
+    assert main(evaluate_args + ["--output-dir", str(tmp_path / "eval2")]) == 2
