@@ -121,3 +121,18 @@ def test_both_backends_offer_the_recognizer_surface(onnx_dir: Path, model_file: 
         encoder = load_model_for_backend(model, backend).encoder
         assert isinstance(encoder, StreamingEncoder), backend
         assert encoder.num_exits == 4 and list(encoder.cfg.exit_layers) == [1, 2, 3, 4]
+
+
+def test_export_copies_the_language_model_the_defaults_name(tokenizer_path: Path, tmp_path: Path) -> None:
+    from asr_ee.checkpoint import export_model
+    from asr_ee.config import to_dict
+    from export_helpers import seeded_encoder
+
+    encoder = seeded_encoder("tiny")
+    model = tmp_path / "model.pt"
+    export_model({"encoder_config": to_dict(encoder.cfg), "model": encoder.state_dict()}, tokenizer_path, model,
+                 half=False, extra={"defaults": {"lm": "lm.pt"}})
+    (tmp_path / "lm.pt").write_bytes(b"the model's LM")
+    assert main(["export", "--model", str(model), "--output", str(tmp_path / "onnx")]) == 0
+    assert (tmp_path / "onnx" / "lm.pt").read_bytes() == b"the model's LM"
+    assert json.loads((tmp_path / "onnx" / "model.json").read_text())["streaming_defaults"] == {"lm": "lm.pt"}
