@@ -26,7 +26,9 @@ FRAME_LENGTH_SAMPLES = 400
 # API and the microphone app; and evaluation under the chunk mask). The subsampling holds back up
 # to 6 fbank frames and a causal CTC model spikes a word's last tokens a few frames after its
 # audio: without it, audio trimmed right after speech loses its last word (issue 18: the last
-# word right in 17 of 45 trimmed flite sentences against 37 of 45 untrimmed).
+# word right in 17 of 45 trimmed flite sentences against 37 of 45 untrimmed; benchmarks/last_word.py
+# on its 20 sentences with the step-19,500 shipped model, no controller: trimmed 0/20 right without
+# the tail, 7/20 with 320 ms, untrimmed 7/20 and 6/20: the rest are the model's own errors).
 DEFAULT_TAIL_SILENCE_MS = 320.0
 # The appended silence is quiet noise (seeded, so every path appends the same samples), not
 # digital zeros: the log-mel of zeros is the floor of the fbank, far from any recorded silence

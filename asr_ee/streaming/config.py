@@ -60,8 +60,9 @@ class EndpointConfig:
         rule3: segment longer than 20 s, whatever was decoded. In the ``split_window_s`` before
             that length it already fires at a pause (a run of blank frames), so that long speech
             is not cut inside a word: the pause it needs shrinks from ``split_pause_s`` at the
-            window's start to two frames (80 ms) at the limit (the longest pause in the window
-            tends to come first); at the limit it fires whatever the last frames were.
+            window's start to 160 ms at the limit (the longest pause in the window tends to come
+            first); at the limit it fires whatever the last frames were (speech with no pause of
+            160 ms in the window is still cut there, possibly inside a word).
         split_window_s: seconds before rule 3's length in which a pause ends the segment (0: none).
         split_pause_s: blank seconds needed at the window's start.
     """

@@ -26,7 +26,11 @@ def rule_fires(rule: EndpointRule, *, trailing_silence_s: float, utterance_lengt
             and utterance_length_s + _EPS >= rule.min_utterance_length_s)
 
 
-MIN_SPLIT_PAUSE_FRAMES = 2  # the least blank run rule 3's split takes for a pause (80 ms)
+# The least blank run rule 3's split takes for a pause (160 ms): CTC emits blanks between the
+# tokens of a word too, so shorter runs are no sign of a word boundary (on 27.7 s of flite sentences
+# joined without pauses, a 2-frame floor cut "shopping" in two at 19.4 s; the 20 s limit itself fell
+# between two words there).
+MIN_SPLIT_PAUSE_FRAMES = 4
 
 
 def split_pause_frames(config: EndpointConfig, segment_frames: int) -> int | None:

@@ -60,8 +60,8 @@ def test_rule3_ends_long_speech_at_a_pause_before_the_limit() -> None:
     assert _endpoint(_feed(at_17 + [0] * 8)) is None      # 17.32 s needs 8.04 frames of pause
     assert _endpoint(_feed(at_17 + [0] * 9)) == "rule3"   # 17.36 s needs 7.92
     near = [1 + (i % 3) for i in range(int(19.8 * FPS))]  # close to the limit a short pause will do
-    assert split_pause_frames(config, len(near) + 2) == MIN_SPLIT_PAUSE_FRAMES
-    assert _endpoint(_feed(near + [0])) is None and _endpoint(_feed(near + [0, 0])) == "rule3"
+    assert split_pause_frames(config, len(near) + 4) == MIN_SPLIT_PAUSE_FRAMES == 4
+    assert _endpoint(_feed(near + [0] * 3)) is None and _endpoint(_feed(near + [0] * 4)) == "rule3"
     # no text (noise the model read as blank), no split
     assert detect_endpoint(config, segment_frames=17 * FPS, trailing_blank_frames=20, has_text=False) is None
     no_split = EndpointConfig(split_window_s=0.0)
