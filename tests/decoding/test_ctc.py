@@ -38,9 +38,9 @@ def lm():
 
 def _frames_of(tokens: list[int], rng: np.random.Generator, max_hold: int = 3) -> list[int]:
     """A CTC path for ``tokens``: blanks between, tokens held 1 to ``max_hold`` frames (repeats get
-    a blank). With the LM, ``max_hold`` is 1: the lexicon decoder cannot hold a token, so a token's
-    later frames count as blank (see ctc.py) and dropping a held token costs one frame's blank,
-    not all of them: the LM can then outvote the acoustics where the reference search would not."""
+    a blank). With the LM, ``max_hold`` is 1: the lexicon decoder cannot hold a token, so a held
+    token is scored as blank after its first frame (see ctc.py) and there the search may drop it or
+    re-emit it where the reference search would not."""
     path = [0] * int(rng.integers(0, 3))
     for i, token in enumerate(tokens):
         if i and tokens[i - 1] == token:
