@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from asr_ee.config import ConfigError
-from asr_ee.decoding.arpa import ARPA_FORMAT, read_sidecar, token_word, write_arpa
+from asr_ee.decoding.arpa import ARPA_FORMAT, read_sidecar, sidecar_path, token_word, write_arpa
 
 if TYPE_CHECKING:
     from asr_ee.data.tokenizer import Tokenizer
     from asr_ee.decoding.lm import NgramLM
 
 __all__ = ["TokenLM", "load_token_lm", "as_token_lm", "convert_to_arpa", "write_lm_files", "arpa_beside",
-           "lm_cache_dir"]
+           "lm_files", "lm_cache_dir"]
 
 LN_10 = math.log(10.0)
 
@@ -135,6 +135,14 @@ def arpa_beside(pt_path: str | Path) -> Path:
     """The ARPA file ``asr-ee lm`` writes beside a ``.pt`` LM: ``X/lm.pt`` -> ``X/lm.arpa.gz``."""
     pt_path = Path(pt_path)
     return pt_path.with_name(pt_path.stem + ".arpa.gz")
+
+
+def lm_files(pt_path: str | Path) -> list[Path]:
+    """The files an LM at ``pt_path`` decodes from, for copying it elsewhere (an export): the
+    ``.pt`` and, where they exist, the ARPA file beside it and its information. Copied together,
+    the ARPA file still belongs to the ``.pt`` (same sha256), so no conversion and no torch."""
+    arpa = arpa_beside(pt_path)
+    return [Path(pt_path)] + [f for f in (arpa, sidecar_path(arpa)) if f.is_file()]
 
 
 def write_lm_files(lm: "NgramLM", pt_path: str | Path) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import math
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.arpa import read_sidecar, sidecar_path, write_arpa
-from asr_ee.decoding.kenlm import TokenLM, arpa_beside, as_token_lm, load_token_lm, write_lm_files
+from asr_ee.decoding.kenlm import TokenLM, arpa_beside, as_token_lm, lm_files, load_token_lm, write_lm_files
 from asr_ee.decoding.lm import NgramLM, build_ngram, load_lm
 
 V = 12  # ids 1..11 are tokens, 0 is blank; 9..11 never occur in the text
@@ -90,6 +91,11 @@ def test_lm_files_beside_the_counts_are_found_without_conversion(tmp_path: Path)
     assert info["tokenizer"] == "abc123" and info["order"] == 3 and info["vocab_size"] == V
     loaded = load_lm(tmp_path / "lm.pt")
     assert loaded.path == arpa                                    # not a cached conversion
+    copied = tmp_path / "export"
+    copied.mkdir()
+    for f in lm_files(tmp_path / "lm.pt"):                        # what an export copies
+        shutil.copy(f, copied / f.name)
+    assert load_lm(copied / "lm.pt").path == copied / "lm.arpa.gz"
     assert load_token_lm(arpa).info == loaded.info
     assert loaded.score_tokens([1, 3, 4, 2]) == pytest.approx(lm.score_tokens([1, 3, 4, 2]), abs=1e-4)
 
