@@ -26,7 +26,10 @@ OPTION_KEYS = ("chunk_frames", "left_context_chunks", "skip_policy", "max_exit_l
 def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The model and streaming options :func:`recognizer_from_args` reads. Unset options take the
     model's own defaults (stored in its file), then StreamingConfig's."""
-    p.add_argument("--model", help="exported model or checkpoint (default: the shipped model)")
+    p.add_argument("--model", help="exported model or checkpoint (default: the shipped model); with "
+                                   "--backend onnx, a folder written by `asr-ee export`")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="run the encoder in torch or on onnxruntime (default torch)")
     p.add_argument("--config", help="YAML file of StreamingConfig keys (options below override it)")
     p.add_argument("--chunk-frames", type=int, help="encoder frames (40 ms) per chunk (default 8)")
     p.add_argument("--left-context-chunks", type=int, help="chunks of attention cache (default 4)")
@@ -87,7 +90,12 @@ def recognizer_from_args(args: argparse.Namespace, *, extra_settings: dict[str, 
     for key, value in (extra_settings or {}).items():
         settings.setdefault(key, value)
     lm: str | bool | None = False if args.no_lm else args.lm
-    return build_recognizer(args.model, settings=settings, criterion=args.criterion, threshold=args.threshold,
+    model: Any = args.model
+    if getattr(args, "backend", "torch") != "torch":
+        from asr_ee.runtime import load_model_for_backend
+
+        model = load_model_for_backend(args.model, args.backend, threads=args.threads)
+    return build_recognizer(model, settings=settings, criterion=args.criterion, threshold=args.threshold,
                             lm=lm, threads=args.threads, **kwargs)
 
 
