@@ -44,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     extra = []
     lm_name = defaults.get("lm")
     if lm_name is not None and (pretrained.path.parent / lm_name).is_file():
-        extra.append(pretrained.path.parent / lm_name)
+        from asr_ee.decoding.kenlm import lm_files
+
+        extra += lm_files(pretrained.path.parent / lm_name)  # the .pt and its ARPA twin, where there is one
     result = export_onnx(pretrained.encoder, args.output, tokenizer=pretrained.tokenizer.path, int8=args.int8,
                          defaults=defaults, source=pretrained.path, extra_files=extra)
     size_mb = sum(p.stat().st_size for p in result.graphs) / 1e6

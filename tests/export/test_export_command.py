@@ -133,6 +133,8 @@ def test_export_copies_the_language_model_the_defaults_name(tokenizer_path: Path
     export_model({"encoder_config": to_dict(encoder.cfg), "model": encoder.state_dict()}, tokenizer_path, model,
                  half=False, extra={"defaults": {"lm": "lm.pt"}})
     (tmp_path / "lm.pt").write_bytes(b"the model's LM")
+    (tmp_path / "lm.arpa.gz").write_bytes(b"its ARPA twin")
     assert main(["export", "--model", str(model), "--output", str(tmp_path / "onnx")]) == 0
     assert (tmp_path / "onnx" / "lm.pt").read_bytes() == b"the model's LM"
+    assert (tmp_path / "onnx" / "lm.arpa.gz").read_bytes() == b"its ARPA twin"
     assert json.loads((tmp_path / "onnx" / "model.json").read_text())["streaming_defaults"] == {"lm": "lm.pt"}
