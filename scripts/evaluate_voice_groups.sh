@@ -2,7 +2,8 @@
 # Issue 15's figures for one model: WER per voice group (training voices = `test`, held-out voices,
 # the unseen natural voice), greedy and beam + LM, every exit and the exit criteria, in full context
 # and under the streaming chunk mask (8 frames, 4 left chunks: what a stream computes); and the 8
-# recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM.
+# recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM
+# and defaults (no load controller: its exits follow the machine's load, not the audio).
 # Writes MODEL_DIR/eval/<split>[_chunk8]/ and MODEL_DIR/eval/alsa.tsv, then prints the summary table
 # (scripts/voice_groups.py).
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
@@ -30,6 +31,6 @@ for split in $splits; do
 done
 # the recorded human voice of alsa-utils: reference = the file name ("Front_Center" -> "front center")
 clips=(/usr/share/sounds/alsa/{Front,Rear,Side}_*.wav)
-"$asr" transcribe "${clips[@]}" --model "$model_dir/model.pt" --lm "$model_dir/lm.pt" \
+"$asr" transcribe "${clips[@]}" --model "$model_dir/model.pt" --lm "$model_dir/lm.pt" --no-controller \
   --threads "$threads" > "$model_dir/eval/alsa.tsv"
 .venv/bin/python scripts/voice_groups.py "$model_dir"

@@ -7,7 +7,8 @@
 # Usage: recipes/offline_tts/run_robust.sh
 #   stage 1  asr-ee prepare offline + natural  -> $DATA_DIR, $NATURAL_DIR
 #   stage 2  train A (base + pseudo-speakers) and B (+ the Piper voice), one thread each, side by side
-#   stage 3  ship A into exp/small (the default model) and B into exp/small-natural, and evaluate both
+#   stage 3  average and evaluate each run, interpolate it with the base (0.5/0.5), ship A into exp/small
+#            (the default model) and B into exp/small-natural, and evaluate both
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
@@ -38,6 +39,16 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  bash scripts/ship_small_model.sh "$runs/robust_a" "$data_dir" 4 exp/small "$natural_dir"
-  LM=exp/small/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 exp/small-natural "$natural_dir"
+  # each run averaged (and evaluated) as it is, then interpolated half-way back to the base weights
+  # (WiSE-FT: keeps the unseen-voice gains, gives the synthetic test split back) and shipped
+  base=${BASE:-$runs/base_splitformer.pt}
+  bash scripts/ship_small_model.sh "$runs/robust_a" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
+  LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
+  for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
+    set -- $pair
+    mkdir -p "$2" && cp "$runs/$1/lm.pt" "$2/lm.pt" && cp "$runs/$1/train.yaml" "$2/train.yaml"
+    python scripts/interpolate_models.py "$runs/$1/model.pt" "$base" 0.5 "$2/model.pt"
+    asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$2/model.pt" --lm "$2/lm.pt" --decoding greedy+lm --output-dir "$2/eval/dev"
+    bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"
+  done
 fi
