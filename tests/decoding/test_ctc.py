@@ -38,9 +38,9 @@ def lm():
 
 def _frames_of(tokens: list[int], rng: np.random.Generator, max_hold: int = 3) -> list[int]:
     """A CTC path for ``tokens``: blanks between, tokens held 1 to ``max_hold`` frames (repeats get
-    a blank). With the LM, ``max_hold`` is 1: the lexicon decoder cannot hold a token, so a held
-    token is scored as blank after its first frame (see ctc.py) and there the search may drop it or
-    re-emit it where the reference search would not."""
+    a blank). With the LM, ``max_hold`` is 1: the lexicon decoder cannot hold a token, so a token's
+    later frames count as blank (see ctc.py) and dropping a held token costs one frame's blank,
+    not all of them: the LM can then outvote the acoustics where the reference search would not."""
     path = [0] * int(rng.integers(0, 3))
     for i, token in enumerate(tokens):
         if i and tokens[i - 1] == token:
@@ -238,3 +238,20 @@ def test_bad_inputs_are_clear_errors() -> None:
     empty = BeamStreamDecoder(beam=2)
     empty.accept(np.zeros((0, V), dtype=np.float32))
     assert empty.tokens == [] and empty.token_frames == [] and empty.frames == 0
+
+
+def test_tokens_held_with_blank_far_below_are_not_emitted_twice(lm) -> None:
+    """A model sure of its held tokens (blank 15 nats below on their frames): the lexicon decoder
+    cannot hold a token, and scoring those frames as blank alone made it re-emit the token after
+    a frame of blank ("side" -> "sideide"); with the token's probability moved to blank it does not."""
+    rng = np.random.default_rng(8)
+    for sentence in _corpus(seed=13, n=10):
+        path = []
+        for i, token in enumerate(sentence):
+            path += [0] * int(rng.integers(0 if i and sentence[i - 1] != token else 1, 3))
+            path += [token] * int(rng.integers(3, 6))
+        logits = np.full((len(path), V), -20.0, dtype=np.float32)
+        logits[:, 0] = -15.0
+        logits[np.arange(len(path)), path] = 0.0
+        lp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+        assert prefix_beam_search(lp, beam=8, lm=lm, lm_weight=0.8, length_bonus=2.0) == sentence
