@@ -1,7 +1,7 @@
 """Build hook: a wheel carries the shipped model and its language model as package data.
 
 ``pyproject.toml`` holds the project's metadata; this file only makes ``build_py`` copy
-``exp/small/{model.pt,lm.pt}`` into ``asr_ee/shipped/`` of the build, where
+``exp/small/{model.pt,lm.pt,lm.arpa.gz,...}`` (SHIPPED_FILES) into ``asr_ee/shipped/`` of the build, where
 :mod:`asr_ee.pretrained` looks first. An editable install (``pip install -e .``) copies nothing:
 it reads the clone's ``exp/small/`` directly.
 """
@@ -12,7 +12,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 SHIPPED_FROM = Path(__file__).resolve().parent / "exp" / "small"
-SHIPPED_FILES = ("model.pt", "lm.pt")
+SHIPPED_FILES = ("model.pt", "lm.pt", "lm.arpa.gz", "lm.arpa.gz.json", "model.gate.pt")  # the LM as KenLM reads it; the exit gate
 
 
 class BuildPyWithShippedModel(build_py):
