@@ -56,6 +56,20 @@ class TedliumConfig:
     prepare: PrepareConfig = dataclasses.field(default_factory=PrepareConfig)
 
 
+
+def _utf8_lines(path: Path) -> list[str]:
+    """The lines of a transcript file; a line that is not UTF-8 is a CorpusFileError naming the
+    line, the column and the byte (never silently replaced: a replaced character becomes a wrong
+    word in training and scoring)."""
+    lines = []
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise CorpusFileError(path, f"line {lineno}: not UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                                        f"{e.start + 1}); re-encode the file as UTF-8") from None
+    return lines
+
 def _audio_duration(path: Path) -> float:
     """Duration of an audio file; a missing or unreadable file is a :class:`CorpusFileError`."""
     if not path.is_file():
@@ -93,7 +107,7 @@ def check_librispeech_part(part_dir: Path) -> int:
         raise CorpusFileError(part_dir, "no <speaker>-<chapter>.trans.txt transcripts found")
     count = 0
     for trans in transcripts:
-        for lineno, line in enumerate(trans.read_text(errors="replace").splitlines(), 1):
+        for lineno, line in enumerate(_utf8_lines(trans), 1):
             fields = line.split(maxsplit=1)
             if not fields:
                 continue
@@ -169,7 +183,7 @@ def check_tedlium_part(root: Path, part: str) -> int:
             raise CorpusFileError(sph, f"has no matching {stm_dir / (sph.stem + '.stm')}")
     for stm in stms:
         duration = _audio_duration(sph_dir / f"{stm.stem}.sph")
-        for lineno, line in enumerate(stm.read_text(errors="replace").splitlines(), 1):
+        for lineno, line in enumerate(_utf8_lines(stm), 1):
             fields = line.split()
             if not fields:
                 continue

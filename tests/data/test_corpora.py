@@ -131,13 +131,13 @@ def _librispeech_cfg(root: Path) -> LibriSpeechConfig:
                                          "eval_parts": ["dev-clean"], "prepare": PREPARE})
 
 
-@pytest.mark.parametrize("damage", ["missing", "corrupt", "bad_line", "missing_part"])
+@pytest.mark.parametrize("damage", ["missing", "corrupt", "bad_line", "missing_part", "not_utf8"])
 def test_librispeech_bad_files_are_named(damage: str, librispeech_tree: Path, tmp_path: Path) -> None:
     root = tmp_path / "corpus"
     shutil.copytree(librispeech_tree, root)
     chapter = root / "LibriSpeech" / "dev-clean" / "84" / "121123"
     victim = {"missing": chapter / "84-121123-0001.flac", "corrupt": chapter / "84-121123-0001.flac",
-              "bad_line": chapter / "84-121123.trans.txt",
+              "bad_line": chapter / "84-121123.trans.txt", "not_utf8": chapter / "84-121123.trans.txt",
               "missing_part": root / "LibriSpeech" / "dev-clean"}[damage]
     if damage == "missing":
         victim.unlink()
@@ -146,11 +146,16 @@ def test_librispeech_bad_files_are_named(damage: str, librispeech_tree: Path, tm
     elif damage == "bad_line":
         with victim.open("a") as f:
             f.write("84-121123-0002\n")
+    elif damage == "not_utf8":
+        with victim.open("ab") as f:
+            f.write(b"84-121123-0009 CAF\xe9 AU LAIT\n")  # Latin-1, not UTF-8
     else:
         shutil.rmtree(victim)
     with pytest.raises(CorpusFileError) as error:
         prepare_librispeech_corpus(_librispeech_cfg(root), tmp_path / "out")
     assert error.value.path == str(victim) and str(victim) in str(error.value)
+    if damage == "not_utf8":
+        assert "not UTF-8 (byte 0xe9 at column 19)" in str(error.value)
     assert not (tmp_path / "out" / ".done_manifests").exists()
 
 
