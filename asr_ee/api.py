@@ -111,11 +111,19 @@ class Recognizer(streaming_recognizer.Recognizer):
 
         The input is fed as offline audio, piece by piece as the recognizer asks for it (not as a
         live backlog: the load controller weighs compute time against the audio fed), unless
-        ``realtime`` simulates live arrival.
+        ``realtime`` simulates live arrival. A file is read block by block
+        (:class:`asr_ee.audio.AudioFile`), so a long file does not have to fit in memory.
         """
         if isinstance(audio, (str, Path)):
             if sample_rate is not None:
                 raise ValueError("sample_rate goes with samples; a file says its own rate")
+            if not realtime:  # read block by block: memory does not grow with the file's length
+                from asr_ee.audio import AudioFile
+                from asr_ee.streaming.blocks import run_blocks
+
+                source = AudioFile(audio)
+                result = run_blocks(self, source.blocks(), sample_rate=source.sample_rate)
+                return Transcript.from_result(result, source.samples_read / source.sample_rate)
             samples, sample_rate = load_audio(audio), SAMPLE_RATE
         else:
             if sample_rate is None:

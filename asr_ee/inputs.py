@@ -38,6 +38,7 @@ class Utterance:
     source: str
     loader: Callable[[], torch.Tensor] | None = None
     error: str | None = None
+    path: Path | None = None  # an audio file (read block by block by ``asr-ee transcribe``)
 
     def load(self) -> torch.Tensor:
         if self.error is not None:
@@ -83,7 +84,7 @@ def _find_audio(audio_dir: Path, utt_id: str) -> Path | None:
 def _file_utterance(utt_id: str, path: Path, reference: str | None) -> Utterance:
     if not path.is_file():
         return Utterance(utt_id, reference, str(path), error=f"{path}: no such file")
-    return Utterance(utt_id, reference, str(path), lambda p=path: load_audio(p))
+    return Utterance(utt_id, reference, str(path), lambda p=path: load_audio(p), path=path)
 
 
 def from_transcripts(audio_dir: str | Path, transcripts: str | Path) -> list[Utterance]:

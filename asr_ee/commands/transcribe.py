@@ -133,14 +133,16 @@ def run(args: argparse.Namespace) -> int:
     done, failed, errors = 0, 0, WordErrors()
     for utt in utterances:
         try:
-            samples = utt.load()
+            if utt.path is not None and not args.realtime:  # a file: read block by block
+                transcript = recognizer.transcribe(utt.path)
+            else:
+                transcript = recognizer.transcribe(utt.load(), sample_rate=SAMPLE_RATE, realtime=args.realtime)
         except AudioError as e:
             failed += 1
             print(f"asr-ee transcribe: {utt.id}: {e}", file=sys.stderr)
             if fmt == "json" and output_dir is None:
                 print(json.dumps({"id": utt.id, "source": utt.source, "error": str(e)}), flush=True)
             continue
-        transcript = recognizer.transcribe(samples, sample_rate=SAMPLE_RATE, realtime=args.realtime)
         _emit(utt, _render(utt, transcript, fmt, args), fmt, output_dir)
         done += 1
         if utt.reference is not None:

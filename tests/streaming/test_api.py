@@ -105,3 +105,28 @@ def test_bad_samples_are_clear_errors(model_path) -> None:
     with pytest.raises(AudioError, match="no such file"):
         rec.transcribe(Path("/nonexistent.wav"))
     assert rec.transcribe(torch.zeros(0), sample_rate=16000).text == ""
+
+
+def test_a_file_is_read_block_by_block_with_the_same_result(model_path: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """transcribe(path) reads the file in blocks (asr_ee.audio.AudioFile), never whole, and gets what
+    the same samples fed at once get; at 44.1 kHz too (the stream resamples)."""
+    import asr_ee.api as api
+
+    rec = asr_ee.Recognizer.from_pretrained(model_path, settings={"controller": None})
+    speech = synthetic_speech(6.0, seed=5).numpy()
+    for rate in (16000, 44100):
+        path = tmp_path / f"long_{rate}.wav"
+        samples = speech if rate == 16000 else torch.from_numpy(speech)[None].numpy()[0]
+        if rate != 16000:
+            import torchaudio
+
+            samples = torchaudio.functional.resample(torch.from_numpy(speech), 16000, rate).numpy()
+        sf.write(path, samples, rate)
+        from_samples = rec.transcribe(load_audio(path).numpy(), sample_rate=16000)
+        monkeypatch.setattr(api, "load_audio", lambda *a, **k: pytest.fail("the whole file was loaded"))
+        from_file = rec.transcribe(path)
+        monkeypatch.undo()
+        assert from_samples.text and from_file.text == from_samples.text
+        assert from_file.duration_s == pytest.approx(len(samples) / rate)
+        assert [w.text for w in from_file.words] == [w.text for w in from_samples.words]
