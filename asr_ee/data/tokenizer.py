@@ -14,11 +14,11 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 import sentencepiece as spm
 
-__all__ = ["BLANK_ID", "BLANK_PIECE", "UNK_ID", "Tokenizer", "train_tokenizer"]
+__all__ = ["BLANK_ID", "BLANK_PIECE", "UNK_ID", "Tokenizer", "train_tokenizer", "check_lm_tokenizer"]
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +143,16 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer(path={str(self.path)!r}, vocab_size={self.vocab_size})"
+
+
+def check_lm_tokenizer(vocab_size: int, built_with: str | None, tokenizer: Any) -> None:
+    """Raise ConfigError unless a token LM of ``vocab_size`` tokens built for the tokenizer whose
+    fingerprint is ``built_with`` fits ``tokenizer`` (anything with ``vocab_size`` and
+    ``fingerprint``): the one check every LM format shares."""
+    from asr_ee.config import ConfigError
+
+    if vocab_size != tokenizer.vocab_size or (built_with and built_with != tokenizer.fingerprint):
+        raise ConfigError(f"the language model was built for another tokenizer (fingerprint {built_with}, "
+                          f"{vocab_size} tokens) than the model's ({tokenizer.fingerprint}, "
+                          f"{tokenizer.vocab_size} tokens); rebuild it with `asr-ee lm` and this tokenizer")
+

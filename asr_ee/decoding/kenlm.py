@@ -114,12 +114,10 @@ class TokenLM:
         return total * LN_10
 
     def check_tokenizer(self, tokenizer: "Tokenizer") -> None:
-        """Raise ConfigError unless this LM was built with ``tokenizer`` (same model file)."""
-        built_with = self.info.get("tokenizer")
-        if self.vocab_size != tokenizer.vocab_size or (built_with and built_with != tokenizer.fingerprint):
-            raise ConfigError(f"the language model was built for another tokenizer (fingerprint {built_with}, "
-                              f"{self.vocab_size} tokens) than the model's ({tokenizer.fingerprint}, "
-                              f"{tokenizer.vocab_size} tokens); rebuild it with `asr-ee lm` and this tokenizer")
+        """Raise ConfigError unless this LM was built with ``tokenizer`` (same pieces)."""
+        from asr_ee.data.tokenizer import check_lm_tokenizer
+
+        check_lm_tokenizer(self.vocab_size, self.info.get("tokenizer"), tokenizer)
 
 
 def lm_cache_dir() -> Path:
