@@ -84,7 +84,7 @@ def resolve_lm(path: str | Path | None, pretrained: Pretrained, *, required: boo
     (another model's tokenizer would not match it), else None, or with ``required`` a ConfigError.
     Checked against the model's tokenizer."""
     from asr_ee.config import ConfigError
-    from asr_ee.decoding.lm import load_lm
+    from asr_ee.decoding.kenlm import load_lm
 
     if path is None:
         if pretrained.path.resolve() != DEFAULT_MODEL or not DEFAULT_LM.is_file():

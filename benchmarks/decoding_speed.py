@@ -32,7 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr_ee.decoding.ctc import greedy_decode, prefix_beam_search  # noqa: E402
-from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT, load_lm, load_ngram  # noqa: E402
+from asr_ee.decoding.kenlm import load_lm  # noqa: E402
+from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT, load_ngram  # noqa: E402
 from asr_ee.decoding.reference import reference_greedy_decode, reference_prefix_beam_search  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
 from asr_ee.features import SAMPLE_RATE, make_fbank  # noqa: E402

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from asr_ee.data.tokenizer import Tokenizer
     from asr_ee.decoding.lm import NgramLM
 
-__all__ = ["TokenLM", "load_token_lm", "as_token_lm", "convert_to_arpa", "write_lm_files", "arpa_beside",
+__all__ = ["TokenLM", "load_lm", "load_token_lm", "as_token_lm", "convert_to_arpa", "write_lm_files", "arpa_beside",
            "lm_files", "lm_cache_dir"]
 
 LN_10 = math.log(10.0)
@@ -221,3 +221,11 @@ def load_token_lm(path: str | Path, *, cache_dir: str | Path | None = None) -> T
 def _is_arpa_of(arpa: Path, pt_sha256: str) -> bool:
     info = read_sidecar(arpa)
     return info.get("format") == ARPA_FORMAT and info.get("source_sha256") == pt_sha256
+
+
+def load_lm(path: str | Path) -> TokenLM:
+    """The LM to decode with: KenLM on the ARPA file of the LM at ``path`` (an ``lm.pt`` written by
+    ``asr-ee lm``, whose ``lm.arpa.gz`` sits beside it, or an ``.arpa`` file itself); see
+    :func:`load_token_lm`. Clear errors for a missing or foreign file."""
+    return load_token_lm(path)
+

@@ -17,7 +17,7 @@ under the unigram. Contexts never seen fall straight through to the shorter cont
 This module estimates the model and keeps its counts (``asr-ee lm`` saves them as ``lm.pt``,
 read back with :func:`load_ngram`, which needs torch). Decoding does not use these tables: it
 scores with KenLM, on the same model written as ARPA (:mod:`asr_ee.decoding.arpa`), and
-:func:`load_lm` gives that decode-time LM (:class:`~asr_ee.decoding.kenlm.TokenLM`, no torch).
+:func:`asr_ee.decoding.kenlm.load_lm` gives that decode-time LM (:class:`~asr_ee.decoding.kenlm.TokenLM`, no torch).
 
 Shapes: V vocabulary (the tokenizer's, blank included; blank is never scored).
 """
@@ -40,9 +40,8 @@ if TYPE_CHECKING:
     import torch
 
     from asr_ee.data.tokenizer import Tokenizer
-    from asr_ee.decoding.kenlm import TokenLM
 
-__all__ = ["NgramLM", "LMState", "build_ngram", "load_ngram", "load_lm", "DEFAULT_LM_WEIGHT",
+__all__ = ["NgramLM", "LMState", "build_ngram", "load_ngram", "DEFAULT_LM_WEIGHT",
            "DEFAULT_LENGTH_BONUS"]
 
 # Shallow-fusion defaults, chosen on the offline corpus's dev split (README, "Language model").
@@ -209,15 +208,6 @@ def _array(typecode: str, tensor: "torch.Tensor") -> array:
     out = array(typecode)
     out.frombytes(tensor.contiguous().numpy().tobytes())
     return out
-
-
-def load_lm(path: str | Path) -> "TokenLM":
-    """The LM to decode with: KenLM on the ARPA file of the LM at ``path`` (an ``lm.pt`` written by
-    ``asr-ee lm``, whose ``lm.arpa`` sits beside it, or an ``.arpa`` file itself); see
-    :func:`asr_ee.decoding.kenlm.load_token_lm`. Clear errors for a missing or foreign file."""
-    from asr_ee.decoding.kenlm import load_token_lm
-
-    return load_token_lm(path)
 
 
 def load_ngram(path: str | Path) -> NgramLM:

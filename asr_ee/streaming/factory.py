@@ -119,7 +119,7 @@ def _language_model(lm: str | Path | bool | None, defaults: Mapping[str, Any], s
                     pretrained: Pretrained) -> "NgramLM | None":
     """``lm``: a path, False for none, None for the model's default LM (not with greedy decoding
     asked for in ``settings``; a default LM file that is missing means none)."""
-    from asr_ee.decoding.lm import load_lm
+    from asr_ee.decoding.kenlm import load_lm
 
     greedy = settings.get("decoding") == "greedy"
     if lm is False:

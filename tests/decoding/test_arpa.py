@@ -17,7 +17,8 @@ import pytest
 from asr_ee.config import ConfigError
 from asr_ee.decoding.arpa import read_sidecar, sidecar_path, write_arpa
 from asr_ee.decoding.kenlm import TokenLM, arpa_beside, as_token_lm, lm_files, load_token_lm, write_lm_files
-from asr_ee.decoding.lm import NgramLM, build_ngram, load_lm
+from asr_ee.decoding.kenlm import load_lm
+from asr_ee.decoding.lm import NgramLM, build_ngram
 
 V = 12  # ids 1..11 are tokens, 0 is blank; 9..11 never occur in the text
 
@@ -162,7 +163,7 @@ def test_decoding_with_an_arpa_lm_needs_no_torch(tmp_path: Path) -> None:
 import sys
 import numpy as np
 from asr_ee.decoding.ctc import BeamStreamDecoder, greedy_decode
-from asr_ee.decoding.lm import load_lm
+from asr_ee.decoding.kenlm import load_lm
 lm = load_lm({str(tmp_path / 'lm.pt')!r})
 lp = np.log(np.full((30, {V}), 0.02, dtype=np.float32))
 lp[::3, 1] = lp[1::3, 3] = lp[2::3, 0] = np.log(0.8)

@@ -26,7 +26,7 @@ def lm_path(overfit_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_lm_command_writes_a_tied_lm(lm_path: Path, overfit_model, capsys: pytest.CaptureFixture) -> None:
     from asr_ee.data.tokenizer import Tokenizer
-    from asr_ee.decoding.lm import load_lm
+    from asr_ee.decoding.kenlm import load_lm
 
     lm = load_lm(lm_path)
     assert lm.path == lm_path.with_name("lm.arpa.gz")   # the ARPA file written beside, read by KenLM
