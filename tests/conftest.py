@@ -108,3 +108,14 @@ def _check_memorized(path: Path, wavs: list[Path], texts: list[str]) -> None:
             outs, _ = model.encoder(feats, torch.tensor([feats.size(1)]))
         hyp = model.tokenizer.decode(greedy_decode(outs[-1][0]))
         assert hyp == text, f"overfit fixture did not memorize {wav.name}: {hyp!r} != {text!r}"
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (the machine is shared: faster, and timings stay out
+    of the tests); the folders whose tests all want it use it through an autouse fixture."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+

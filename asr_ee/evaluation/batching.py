@@ -93,7 +93,23 @@ def warm_up(encoder: EarlyExitEncoder, cfg: EvaluationConfig) -> None:
     forward_exits(encoder, [silence], cfg)
 
 
-class ExitTimer:
+class _Hooks:
+    """Forward hooks held for a ``with`` block (removed on exit)."""
+
+    _handles: list[torch.utils.hooks.RemovableHandle]
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ExitTimer(_Hooks):
     """Wall time from the start of each forward to each exit head's output, summed over forwards.
 
     A forward that runs every exit passes exit k exactly when a forward with ``num_exits=k+1`` would
@@ -118,18 +134,8 @@ class ExitTimer:
     def _on_exit(self, k: int, module: torch.nn.Module, args: tuple, output: torch.Tensor) -> None:
         self.seconds[k] += self._now() - self._start
 
-    def close(self) -> None:
-        for handle in self._handles:
-            handle.remove()
 
-    def __enter__(self) -> "ExitTimer":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class ExitHidden:
+class ExitHidden(_Hooks):
     """The hidden states each exit head reads in a forward (hooks on the heads): the learned gate's
     features. With ``keep=False`` it holds nothing and :meth:`take` gives None per utterance."""
 
@@ -146,16 +152,6 @@ class ExitHidden:
         if not self._handles:
             return [None] * len(lengths)
         return [[h[i, :n] for h in batch] for i, n in enumerate(lengths)]
-
-    def close(self) -> None:
-        for handle in self._handles:
-            handle.remove()
-
-    def __enter__(self) -> "ExitHidden":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class StageClock:

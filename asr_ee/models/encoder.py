@@ -110,6 +110,22 @@ class EncoderState:
                 tuple(s.key.size(2) for s in self.branches),
                 tuple((p.start, p.next_block, p.hidden.size(1)) for p in self.pending))
 
+    def catch_up(self, block: int, start: int, left_context_frames: int | None, chunk_frames: int,
+                 num_blocks: int, run: Callable[[PendingChunk], torch.Tensor]) -> float:
+        """``recompute``'s lazy catch-up, the same for every backend: drop the kept chunks that fell
+        out of the attention window (before ``start - left_context_frames``), run block ``block`` on
+        those waiting for it (``run(chunk)`` gives the block's output), retire the ones through the
+        last block; returns the work done in chunks' worth of frames."""
+        if left_context_frames is not None:
+            self.pending = [p for p in self.pending if p.start + p.hidden.size(1) > start - left_context_frames]
+        work = 0.0
+        for p in self.pending:
+            if p.next_block == block:
+                p.hidden, p.next_block = run(p), p.next_block + 1
+                work += p.hidden.size(1) / max(p.hidden.size(1), chunk_frames)
+        self.pending = [p for p in self.pending if p.next_block < num_blocks]
+        return work
+
     def unstack(self) -> list["EncoderState"]:
         layers = [s.unstack() for s in self.layers]
         branches = [s.unstack() for s in self.branches]
@@ -249,17 +265,11 @@ class EarlyExitEncoder(nn.Module):
     def _catch_up(self, b: int, state: EncoderState, start: int, left_context_frames: int | None,
                   chunk_frames: int) -> float:
         """Run block b on kept chunks that need it and are still in the window; returns work done."""
-        if left_context_frames is not None:
-            state.pending = [p for p in state.pending if p.start + p.hidden.size(1) > start - left_context_frames]
-        work = 0.0
-        for p in state.pending:
-            if p.next_block == b:
-                rope = self.layers[0].rope(p.start, p.hidden.size(1), p.hidden.device)
-                p.hidden = self._run_block(b, p.hidden, p.start, rope, state, left_context_frames)
-                p.next_block += 1
-                work += p.hidden.size(1) / max(p.hidden.size(1), chunk_frames)
-        state.pending = [p for p in state.pending if p.next_block < self.num_exits]
-        return work
+        def run(p: PendingChunk) -> torch.Tensor:
+            rope = self.layers[0].rope(p.start, p.hidden.size(1), p.hidden.device)
+            return self._run_block(b, p.hidden, p.start, rope, state, left_context_frames)
+
+        return state.catch_up(b, start, left_context_frames, chunk_frames, self.num_exits, run)
 
     @torch.no_grad()
     def infer(self, feats: torch.Tensor, state: EncoderState, *, left_context_frames: int | None,

@@ -84,17 +84,10 @@ class OnnxEncoder:
     def _catch_up(self, b: int, state: EncoderState, caches: Caches, start: int, left_context_frames: int | None,
                   chunk_frames: int) -> float:
         """``recompute``: block b on the kept chunks that need it and are still in the window."""
-        if left_context_frames is not None:
-            state.pending = [p for p in state.pending if p.start + p.hidden.size(1) > start - left_context_frames]
-        work = 0.0
-        for p in state.pending:
-            if p.next_block == b:
-                frames = p.hidden.size(1)
-                _, hidden = self.graphs.run_block(b, _np(p.hidden), p.start, caches, left_context_frames)
-                p.hidden, p.next_block = torch.from_numpy(hidden), p.next_block + 1
-                work += frames / max(frames, chunk_frames)
-        state.pending = [p for p in state.pending if p.next_block < self.num_exits]
-        return work
+        def run(p: PendingChunk) -> torch.Tensor:
+            return torch.from_numpy(self.graphs.run_block(b, _np(p.hidden), p.start, caches, left_context_frames)[1])
+
+        return state.catch_up(b, start, left_context_frames, chunk_frames, self.num_exits, run)
 
     def infer(self, feats: torch.Tensor, state: EncoderState, *, left_context_frames: int | None,
               decide: ExitDecision | None = None, max_exit: int | None = None,

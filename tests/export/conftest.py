@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 pytest.importorskip("onnx", reason="the onnx extra (pip install 'asr_ee[onnx]') is not installed")  # declared in dev
 pytest.importorskip("onnxruntime")
@@ -65,8 +64,5 @@ def onnx_dir(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def single_thread(one_torch_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""

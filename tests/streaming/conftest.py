@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from asr_ee.data.tokenizer import train_tokenizer
 from asr_ee.pretrained import Pretrained
@@ -23,9 +22,5 @@ def tiny_pretrained(tokenizer_path: Path) -> Pretrained:
 
 
 @pytest.fixture(autouse=True)
-def single_thread():
-    """The machine is shared: one intra-op thread is faster and keeps timings out of the tests."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def single_thread(one_torch_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""
