@@ -33,18 +33,9 @@ if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
 
 __all__ = ["build_recognizer", "streaming_config", "model_defaults", "model_file_defaults", "check_defaults",
-           "resolve_fixed_threshold", "DEFAULTS_KEY", "LEGACY_SHIPPED_DEFAULTS", "DEFAULT_EXPORT_DEFAULTS"]
+           "resolve_fixed_threshold", "DEFAULTS_KEY"]
 
 DEFAULTS_KEY = "defaults"  # in the model file's ``info``
-# What the shipped model used before its file carried defaults (model files without ``defaults``
-# at the shipped path get these): exit ceiling 10 (with its LM, exit 10 was about as accurate as
-# the last exit; README, "Streaming"), the LM next to it, entropy at its default threshold.
-LEGACY_SHIPPED_DEFAULTS: dict[str, Any] = {
-    "max_exit_layer": 10, "lm": "lm.pt", "criterion": {"kind": "entropy", "threshold": DEFAULT_THRESHOLDS["entropy"]}}
-# What ``asr-ee average --export`` stamps unless told otherwise: the default criterion and the LM
-# file the ship script builds next to the model; every exit allowed.
-DEFAULT_EXPORT_DEFAULTS: dict[str, Any] = {
-    "lm": "lm.pt", "criterion": {"kind": "entropy", "threshold": DEFAULT_THRESHOLDS["entropy"]}}
 _NOT_STREAMING = ("lm",)
 
 
@@ -61,19 +52,14 @@ def check_defaults(defaults: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def model_defaults(pretrained: Pretrained) -> dict[str, Any]:
-    """The model's shipped defaults: ``info["defaults"]`` of its file; for a file without them,
-    :data:`LEGACY_SHIPPED_DEFAULTS` when it is the shipped model and none (every setting at
-    StreamingConfig's default, no LM) otherwise."""
-    return _defaults_of(pretrained.info, pretrained.path)
+    """The model's shipped defaults: ``info["defaults"]`` of its file (``scripts/stamp_defaults.py``
+    writes them); none for a file without them (every setting at StreamingConfig's default, no LM)."""
+    return _defaults_of(pretrained.info)
 
 
-def _defaults_of(info: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def _defaults_of(info: Mapping[str, Any]) -> dict[str, Any]:
     stored = info.get(DEFAULTS_KEY)
-    if stored is not None:
-        return check_defaults(stored)
-    if path.resolve() == DEFAULT_MODEL.resolve():
-        return dict(LEGACY_SHIPPED_DEFAULTS)
-    return {}
+    return check_defaults(stored) if stored is not None else {}
 
 
 def model_file_defaults(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
@@ -81,7 +67,7 @@ def model_file_defaults(path: str | Path | None = None) -> tuple[Path, dict[str,
     from asr_ee.checkpoint import load_checkpoint
 
     path = Path(path) if path is not None else DEFAULT_MODEL
-    return path, _defaults_of(load_checkpoint(path).get("info", {}), path)
+    return path, _defaults_of(load_checkpoint(path).get("info", {}))
 
 
 def resolve_fixed_threshold(threshold: float, exit_layers: list[int]) -> float:
