@@ -27,7 +27,7 @@ from asr_ee.data.augment import FrequencyWarp
 from asr_ee.data.channels import ChannelAugment, ChannelConfig
 from asr_ee.features import make_fbank
 
-__all__ = ["DataConfig", "load_cuts", "make_train_loader", "make_valid_loader", "batch_lengths"]
+__all__ = ["DataConfig", "load_cuts", "make_train_loader", "make_valid_loader", "spec_augment", "batch_lengths"]
 
 
 @dataclass
@@ -51,11 +51,16 @@ class DataConfig:
     babble_snr: list[float] = field(default_factory=lambda: [5.0, 20.0])
     channels: ChannelConfig = field(default_factory=ChannelConfig)  # needs on_the_fly_features
     spec_augment: bool = True
+    # scales SpecAugment's mask sizes and masked share (1.0: 2 feature masks of up to 15 bins, 4 frame
+    # masks of up to 40 frames, at most 15% of the frames; 1.6: 24 bins, 64 frames, 24%)
+    spec_augment_strength: float = 1.0
     freq_warp: float = 0.0  # VTLP: warp each utterance's mel axis by U(1 - w, 1 + w); 0 = off
     num_workers: int = 0
     sync_buckets: bool = True  # DDP ranks draw from the same duration bucket (lhotse's default)
 
     def __post_init__(self) -> None:
+        if not 0 < self.spec_augment_strength <= 3:
+            raise ConfigError(f"data.spec_augment_strength must be in (0, 3], got {self.spec_augment_strength}")
         if not 0 <= self.freq_warp < 0.5:
             raise ConfigError(f"data.freq_warp must be in [0, 0.5) (0.1 is the usual VTLP range), got {self.freq_warp}")
         if self.train_weights is not None and (len(self.train_weights) != len(self.train_cuts)
@@ -123,8 +128,7 @@ def make_train_loader(cfg: DataConfig, *, seed: int, world_size: int = 1, rank: 
         cut_transforms.append(ReverbWithImpulseResponse(p=cfg.reverb_prob, randgen=augment_rng))
     input_transforms = [FrequencyWarp(cfg.freq_warp, augment_rng)] if cfg.freq_warp > 0 else []
     if cfg.spec_augment:
-        input_transforms.append(SpecAugment(time_warp_factor=None, num_frame_masks=4, frames_mask_size=40,
-                                            features_mask_size=15, max_frames_mask_fraction=0.15))
+        input_transforms.append(spec_augment(cfg.spec_augment_strength))
     wave_transforms = [ChannelAugment(cfg.channels, augment_rng)] if cfg.channels.any else []
     strategy = (OnTheFlyFeatures(make_fbank(), wave_transforms=wave_transforms) if cfg.on_the_fly_features
                 else PrecomputedFeatures())
@@ -145,6 +149,13 @@ def make_valid_loader(cfg: DataConfig, cuts: CutSet | None = None, max_duration:
     strategy = OnTheFlyFeatures(make_fbank()) if cfg.on_the_fly_features else PrecomputedFeatures()
     dataset = K2SpeechRecognitionDataset(return_cuts=True, input_strategy=strategy)
     return torch.utils.data.DataLoader(dataset, sampler=sampler, batch_size=None, num_workers=0)
+
+
+def spec_augment(strength: float = 1.0) -> SpecAugment:
+    """SpecAugment as the recipes use it, its mask sizes and masked share scaled by ``strength``."""
+    return SpecAugment(time_warp_factor=None, num_feature_masks=2, features_mask_size=max(1, round(15 * strength)),
+                       num_frame_masks=4, frames_mask_size=max(1, round(40 * strength)),
+                       max_frames_mask_fraction=min(0.5, 0.15 * strength))
 
 
 def batch_lengths(batch: dict) -> tuple[torch.Tensor, list[str], list[str]]:

@@ -10,7 +10,7 @@ import torch
 
 from asr_ee.config import ConfigError, apply_overrides
 from asr_ee.data.augment import FrequencyWarp, warp_bins
-from asr_ee.data.datamodule import DataConfig
+from asr_ee.data.datamodule import DataConfig, spec_augment
 
 
 def test_warp_map_is_monotonic_and_keeps_the_ends() -> None:
@@ -54,3 +54,18 @@ def test_out_of_range_warp_is_refused() -> None:
         apply_overrides(DataConfig(), ["freq_warp=0.7"])
     with pytest.raises(ValueError, match="max_warp"):
         FrequencyWarp(0.0, random.Random(0))
+
+
+def test_spec_augment_strength_scales_the_masks():
+    """A stronger SpecAugment masks more: wider masks, a larger masked share; 1.0 is the recipes' default."""
+
+    default, strong = spec_augment(1.0), spec_augment(1.6)
+    assert (default.features_mask_size, default.frames_mask_size, default.max_frames_mask_fraction) == (15, 40, 0.15)
+    assert (strong.features_mask_size, strong.frames_mask_size) == (24, 64)
+    assert strong.max_frames_mask_fraction == pytest.approx(0.24)
+    torch.manual_seed(0)
+    feats = torch.randn(16, 400, 80)
+    masked = {s: float((spec_augment(s)(feats.clone()) != feats).float().mean()) for s in (1.0, 2.0)}
+    assert 0 < masked[1.0] < masked[2.0]
+    with pytest.raises(ConfigError, match="spec_augment_strength"):
+        DataConfig(spec_augment_strength=0)
