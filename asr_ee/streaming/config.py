@@ -84,38 +84,54 @@ class EndpointConfig:
 
 @dataclass
 class ControllerConfig:
-    """Live compute-load controller: sets the deepest exit a chunk may reach.
+    """Live compute-load controller: sets how much compute a chunk may spend.
 
-    Before each chunk it reads the real-time factor of recent chunks (compute time / audio time),
-    the backlog of audio waiting, and the CPU load of other processes (see
-    :mod:`asr_ee.streaming.controller` for the policy). A reading over its limit lowers the cap one
-    exit; the cap goes up one exit only after ``raise_after_chunks`` chunks in a row with the
-    real-time factor and the backlog below ``relax_ratio`` times their limits (hysteresis), and
-    that wait doubles each time a raise has to be taken back soon after (up to
-    ``max_raise_after_chunks``).
+    Before each chunk it reads the stream's real-time factor (compute time / audio time), its
+    backlog of audio waiting and how fast that grows, and the CPU load of other processes (see
+    :mod:`asr_ee.streaming.controller` for the policy). Under load it first lowers the compute
+    budget (the exit criterion's threshold steps toward cheaper: the learned gate's along its dev
+    calibration), and only then caps the depth; when the load goes it climbs back, one level after
+    ``raise_after_chunks`` calm chunks in a row (hysteresis), a wait that doubles each time a raise
+    has to be taken back soon after (up to ``max_raise_after_chunks``).
 
     Attributes:
-        target_rtf: real-time factor the stream should stay under.
+        target_rtf: real-time factor the stream's own compute should stay under.
         latency_budget_ms: audio allowed to wait for decoding beyond the chunk being decoded (the
-            excess backlog) before lowering the cap.
-        cpu_high: CPU load of other processes (0..1 of the machine) over which the cap drops as
+            excess backlog); over it the controller goes straight to the cheapest level.
+        lower_at_ratio: the level drops when the excess backlog projected ``horizon_s`` ahead at its
+            growth rate is over this share of ``latency_budget_ms`` (acting before the budget is hit).
+        horizon_s: how far ahead the backlog's growth is projected.
+        trend_window_s: clock seconds of readings (since the level last changed) the backlog's
+            growth rate is measured over.
+        growth_per_level: an overloaded stream drops ``1 + growth / growth_per_level`` levels at
+            once (growth: seconds of backlog per second); a fast-growing backlog needs a big cut.
+        cpu_high: CPU load of other processes (0..1 of the machine) over which the level drops as
             soon as the real-time factor is within ``relax_ratio`` of the target, before it goes
             over (a leading indicator; it never blocks a raise).
-        relax_ratio: RTF and backlog must be below ``relax_ratio`` times their limits to rise.
+        relax_ratio: the real-time factor and the excess backlog must be below ``relax_ratio`` times
+            their limits (and the backlog not growing) to rise.
         rtf_window_chunks: chunks the recent real-time factor is averaged over.
-        lower_after_chunks: consecutive overloaded chunks before the cap drops one exit.
-        raise_after_chunks: consecutive relaxed chunks before the cap rises one exit.
+        lower_after_chunks: consecutive overloaded chunks before the level drops.
+        raise_after_chunks: consecutive relaxed chunks before the level rises one step.
         max_raise_after_chunks: ceiling of the doubled wait after a taken-back raise.
         cpu_drop: when the CPU load of other processes has fallen by this much since a raise was
             taken back, the cause of the failure is gone: the wait returns to ``raise_after_chunks``.
         min_exit_index: the cap never goes below this exit index (0 = the first exit).
+        move_budget: under load move the criterion's threshold toward cheaper before capping the
+            depth (False: the cap alone, the criterion's threshold fixed).
+        budget_step: for the learned gate, the share of full-depth compute (on its calibration data)
+            one budget level gives up.
         scale_beam: with beam search, the beam narrows with the cap (``beam * (cap + 1) / exits``,
             exits up to ``max_exit_layer``, at least 1), so the decoder's cost falls under load along
             with the encoder's.
     """
 
     target_rtf: float = 0.7
-    latency_budget_ms: float = 1000.0
+    latency_budget_ms: float = 500.0
+    lower_at_ratio: float = 0.5
+    horizon_s: float = 1.0
+    trend_window_s: float = 1.5
+    growth_per_level: float = 0.05
     cpu_high: float = 0.9
     relax_ratio: float = 0.7
     rtf_window_chunks: int = 4
@@ -124,11 +140,19 @@ class ControllerConfig:
     max_raise_after_chunks: int = 48
     cpu_drop: float = 0.3
     min_exit_index: int = 0
+    move_budget: bool = True
+    budget_step: float = 0.05
     scale_beam: bool = True
 
     def __post_init__(self) -> None:
         if self.target_rtf <= 0 or self.latency_budget_ms <= 0:
             raise ConfigError("controller target_rtf and latency_budget_ms must be positive")
+        if not 0.0 < self.lower_at_ratio <= 1.0:
+            raise ConfigError(f"controller lower_at_ratio must be in (0, 1], got {self.lower_at_ratio}")
+        if self.horizon_s < 0 or self.trend_window_s <= 0 or self.growth_per_level <= 0:
+            raise ConfigError("controller horizon_s must be >= 0, trend_window_s and growth_per_level > 0")
+        if not 0.0 < self.budget_step < 1.0:
+            raise ConfigError(f"controller budget_step must be in (0, 1), got {self.budget_step}")
         if not 0.0 <= self.cpu_high <= 1.0:
             raise ConfigError(f"controller cpu_high must be in [0, 1], got {self.cpu_high}")
         if not 0.0 < self.cpu_drop <= 1.0:

@@ -10,8 +10,10 @@ utterance or microphone session is a :class:`~asr_ee.streaming.stream.Stream`::
     if recognizer.is_endpoint(stream):
         recognizer.reset(stream)                  # new segment, finished text kept
 
-Per chunk: the load controller sets the cap (deepest exit allowed) from the recent real-time
-factor, the stream's backlog and the CPU load; the encoder runs block by block and the exit
+Per chunk: the load controller sets the compute budget (how far along its ladder of cheaper
+thresholds the criterion is, :mod:`asr_ee.streaming.budget`) and the cap (deepest exit allowed)
+from the recent real-time factor, the stream's backlog and its growth, and the CPU load; the
+encoder runs block by block and the exit
 criterion (:class:`~asr_ee.exits.criteria.ExitSelector`, the same one evaluation uses) stops it at
 the first exit whose posteriors satisfy it; the CTC decoder takes that exit's posteriors.
 
@@ -32,12 +34,13 @@ from asr_ee.config import ConfigError
 from asr_ee.decoding.align import TopKPosteriors, align_tokens
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
-from asr_ee.exits.criteria import ExitModel, ExitSelector
+from asr_ee.exits.criteria import ExitCriterion, ExitModel, ExitSelector
 from asr_ee.exits.gate import gate_path, load_gate
 from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
 from asr_ee.runtime.backend import StreamingEncoder
+from asr_ee.streaming.budget import threshold_ladder
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
 from asr_ee.streaming.endpoint import detect_endpoint
@@ -71,6 +74,7 @@ class _Planned:
     feed_frames: int
     cap: int
     reading: LoadReading
+    criterion: ExitCriterion | None
 
 
 class Recognizer:
@@ -108,17 +112,27 @@ class Recognizer:
                 raise ConfigError("a language model is fused in beam search: set decoding 'beam' (or drop the LM)")
             lm.check_tokenizer(self.tokenizer)
         self.top = self._top_exit(list(cfg.exit_layers))
-        chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
-        self.controller = None if self.config.controller is None else \
-            LoadController(self.config.controller, self.top + 1, chunk_ms=chunk_ms)
-        if cpu_load is None:
-            cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
-        self.cpu_load = cpu_load
         self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
         self.gate = gate
         if gate is None and self.config.criterion is not None and self.config.criterion.spec.needs_model:
             self.gate = load_gate(gate_path(pretrained.path),
                                   self.encoder if isinstance(self.encoder, torch.nn.Module) else None)
+        self.controller, self.thresholds = self._load_controller()
+        if cpu_load is None:
+            cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
+        self.cpu_load = cpu_load
+
+    def _load_controller(self) -> tuple[LoadController | None, list[float]]:
+        """The load controller and the criterion's ladder of thresholds it moves the budget along
+        (the configured threshold first; empty when the budget does not move)."""
+        control = self.config.controller
+        if control is None:
+            return None, []
+        thresholds = threshold_ladder(self.config.criterion, self.gate, self.top, control.budget_step) \
+            if control.move_budget else []
+        chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
+        return LoadController(control, self.top + 1, chunk_ms=chunk_ms,
+                              budget_steps=max(0, len(thresholds) - 1)), thresholds
 
     def _top_exit(self, layers: list[int]) -> int:
         """Index of the deepest exit a chunk may reach (``max_exit_layer``, else the last)."""
@@ -161,10 +175,10 @@ class Recognizer:
         ready = [s for s in streams if self.is_ready(s)]
         if not ready:
             return 0
-        cpu_load = float(self.cpu_load())
+        cpu_load, now = float(self.cpu_load()), self.clock()
         groups: dict[Hashable, list[_Planned]] = {}
         for stream in ready:
-            plan = self._plan(stream, cpu_load)
+            plan = self._plan(stream, cpu_load, now)
             groups.setdefault(self._group_key(plan), []).append(plan)
         spans = [self._run_group(group) for group in groups.values()]
         if self.controller is not None:  # the controller sees the whole call: what the process spent
@@ -176,15 +190,20 @@ class Recognizer:
         return len(ready)
 
     # ------------------------------------------------------------------ one chunk
-    def _plan(self, stream: Stream, cpu_load: float) -> _Planned:
+    def _plan(self, stream: Stream, cpu_load: float, now: float) -> _Planned:
+        """The chunk's cap and criterion: the controller's setting (its budget step picks the
+        criterion's threshold on the ladder), or the configured ones without a controller."""
         feed = stream.next_feed_frames()
         assert feed is not None
-        reading = LoadReading(rtf=None, backlog_ms=stream.backlog_ms, cpu_load=cpu_load)
-        cap = self.top
+        reading = LoadReading(rtf=None, backlog_ms=stream.backlog_ms, cpu_load=cpu_load, now_s=now)
+        cap, criterion = self.top, self.config.criterion
         if self.controller is not None and stream.controller_state is not None:
-            reading = LoadReading(stream.controller_state.recent_rtf(), reading.backlog_ms, cpu_load)
-            cap = self.controller.next_cap(stream.controller_state, reading)
-        return _Planned(stream, feed, cap, reading)
+            reading = LoadReading(stream.controller_state.recent_rtf(), reading.backlog_ms, cpu_load, now)
+            setting = self.controller.decide(stream.controller_state, reading)
+            cap = setting.cap
+            if criterion is not None and setting.budget_step:
+                criterion = ExitCriterion(criterion.kind, self.thresholds[setting.budget_step])
+        return _Planned(stream, feed, cap, reading, criterion)
 
     @staticmethod
     def _group_key(plan: _Planned) -> Hashable:
@@ -196,8 +215,8 @@ class Recognizer:
         feats = torch.stack([s.take_feats(group[0].feed_frames) for s in streams])  # (B, N, F)
         state = streams[0].encoder_state if len(streams) == 1 else \
             EncoderState.stack([s.encoder_state for s in streams])
-        criterion = self.config.criterion
-        decision = None if criterion is None else _BatchDecision([ExitSelector(criterion, self.gate) for _ in streams])
+        decision = None if self.config.criterion is None else \
+            _BatchDecision([ExitSelector(p.criterion, self.gate) for p in group])
         start = self.clock()
         out = self.encoder.infer(feats, state, left_context_frames=self.config.left_context_frames,
                                  decide=decision, max_exit=group[0].cap, skip_policy=self.config.skip_policy)

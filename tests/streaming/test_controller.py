@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitCriterion
+from asr_ee.exits.gate import FEATURES, ExitGate
 from asr_ee.models import SkipPolicy
 from asr_ee.streaming import ControllerConfig, LoadController, LoadReading, Recognizer, StreamingConfig
-from asr_ee.streaming.controller import CpuLoadMonitor
+from asr_ee.streaming.controller import CpuLoadMonitor, Setting
 from asr_ee.streaming.simulate import run_stream
+from controller_sim import simulate
 from streaming_helpers import FakeClock, synthetic_speech
 
 CALM = LoadReading(rtf=0.1, backlog_ms=100.0, cpu_load=0.1)
@@ -22,29 +25,83 @@ MIDDLE = LoadReading(rtf=0.6, backlog_ms=100.0, cpu_load=0.1)  # between relaxed
 
 def _caps(controller: LoadController, readings: list[LoadReading]) -> list[int]:
     state = controller.initial_state()
-    return [controller.next_cap(state, r) for r in readings]
+    return [controller.decide(state, r).cap for r in readings]
 
 
-@pytest.mark.parametrize("pressure", [BUSY_CPU, SLOW, BEHIND])
-def test_cap_drops_under_each_kind_of_load_and_rises_after_calm(pressure: LoadReading) -> None:
+def _timed(backlogs_ms: list[float], period_s: float = 0.32, rtf: float = 0.1) -> list[LoadReading]:
+    """Readings one chunk period apart on a fake clock, with the given backlogs."""
+    return [LoadReading(rtf, b, 0.1, now_s=100.0 + period_s * i) for i, b in enumerate(backlogs_ms)]
+
+
+@pytest.mark.parametrize("pressure", [BUSY_CPU, SLOW])
+def test_load_cuts_deeper_while_it_lasts_and_calm_restores_full_depth(pressure: LoadReading) -> None:
+    """Each overloaded chunk right after a cut cuts twice as deep as the last (one exit, then two:
+    the floor); calm climbs back, the wait halving while raises hold."""
     controller = LoadController(ControllerConfig(raise_after_chunks=3), num_exits=4)
-    caps = _caps(controller, [CALM] * 3 + [pressure] * 5 + [CALM] * 12)
+    caps = _caps(controller, [CALM] * 3 + [pressure] * 5 + [CALM] * 8)
     assert caps[:3] == [3, 3, 3]
-    assert caps[3:8] == [2, 1, 0, 0, 0]  # one exit per loaded chunk, down to the floor
-    assert caps[8:] == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 3]  # one exit per 3 calm chunks
+    assert caps[3:8] == [2, 0, 0, 0, 0]
+    assert caps[8:] == [0, 0, 1, 1, 1, 2, 3, 3]  # waits 3, 3, then 1: the raises held, the wait halved
+
+
+def test_far_behind_goes_straight_to_the_floor() -> None:
+    controller = LoadController(ControllerConfig(latency_budget_ms=500), num_exits=6, chunk_ms=320, budget_steps=4)
+    state = controller.initial_state()
+    assert controller.decide(state, LoadReading(0.1, 320 + 400, 0.0)) == Setting(cap=5, budget_step=0)  # not rising yet
+    assert controller.decide(state, LoadReading(0.1, 320 + 501, 0.0)) == Setting(cap=0, budget_step=4)
+    assert controller.lowest == 9 and state.level == 9
+
+
+def test_the_budget_moves_before_the_cap_and_comes_back_after_it() -> None:
+    controller = LoadController(ControllerConfig(raise_after_chunks=1), num_exits=4, budget_steps=3)
+    state = controller.initial_state()
+    down = [controller.decide(state, SLOW) for _ in range(4)]
+    assert down == [Setting(3, 1), Setting(3, 3), Setting(0, 3), Setting(0, 3)]  # levels 1, 3, 7 (the floor)
+    up = [controller.decide(state, CALM) for _ in range(10)]
+    assert [s.cap for s in up[:3]] == [1, 2, 3] and [s.budget_step for s in up[:3]] == [3, 3, 3]  # cap first
+    assert up[3:6] == [Setting(3, 2), Setting(3, 1), Setting(3, 0)] and up[-1] == Setting(3, 0)
+    levels = [controller.setting(level) for level in range(controller.lowest + 1)]
+    assert all(s.budget_step == 3 for s in levels if s.cap < 3)  # the cap moves only with the budget spent
+
+
+def test_a_growing_backlog_is_cut_before_it_reaches_the_bound_and_the_faster_the_deeper() -> None:
+    """The backlog's growth rate, fitted over the trend window, is projected ``horizon_s`` ahead:
+    a backlog growing at 0.31 s/s is cut at 200 ms of excess (projected 510 ms, over 250 ms), by
+    1 + 0.31 / 0.05 = 7 levels at once; at 0.11 s/s by 3."""
+    config = ControllerConfig(latency_budget_ms=500, trend_window_s=1.5, horizon_s=1.0, growth_per_level=0.05)
+    for step_ms, expected in ((100.0, 7), (35.0, 3)):
+        controller = LoadController(config, num_exits=6, chunk_ms=320, budget_steps=6)
+        state = controller.initial_state()
+        backlogs = [320 + 50 + step_ms * i for i in range(8)]
+        levels = []
+        for reading in _timed(backlogs):
+            controller.decide(state, reading)
+            levels.append(state.level)
+        first = next(i for i, level in enumerate(levels) if level)
+        assert levels[first] == expected and backlogs[first] - 320 < 500
+        assert all(level == 0 for level in levels[:first])
+
+
+def test_a_quiet_saw_tooth_backlog_keeps_full_depth() -> None:
+    """Audio arriving in 100 ms pieces and decoded in 320 ms chunks makes the backlog a saw-tooth
+    (here 40-120 ms of excess): no growth, no cut, over a minute of chunks."""
+    controller = LoadController(ControllerConfig(), num_exits=6, chunk_ms=320, budget_steps=6)
+    state = controller.initial_state()
+    saw = [440, 420, 400, 380, 360] * 40
+    assert {controller.decide(state, r) for r in _timed(saw)} == {Setting(cap=5, budget_step=0)}
 
 
 def test_a_busy_machine_alone_neither_lowers_the_cap_nor_blocks_a_raise() -> None:
     controller = LoadController(ControllerConfig(raise_after_chunks=2), num_exits=4)
     assert _caps(controller, [BUSY_BUT_FAST] * 5) == [3] * 5
-    assert _caps(controller, [SLOW, SLOW] + [BUSY_BUT_FAST] * 4) == [2, 1, 1, 2, 2, 3]
+    assert _caps(controller, [SLOW, SLOW] + [BUSY_BUT_FAST] * 5) == [2, 0, 0, 1, 1, 2, 3]
     assert _caps(controller, [LoadReading(None, 100.0, 0.99)] * 3) == [3] * 3  # unknown RTF: no CPU rule
 
 
 def test_the_chunk_being_decoded_does_not_count_against_the_latency_budget(tiny_pretrained) -> None:
     controller = LoadController(ControllerConfig(latency_budget_ms=1000), num_exits=4, chunk_ms=1280)
-    assert _caps(controller, [LoadReading(0.1, 1280 + 900, 0.0)] * 3) == [3] * 3
-    assert _caps(controller, [LoadReading(0.1, 1280 + 1100, 0.0)] * 3) == [2, 1, 0]
+    assert _caps(controller, [LoadReading(0.1, 1280 + 400, 0.0)] * 3) == [3] * 3
+    assert _caps(controller, [LoadReading(0.1, 1280 + 1100, 0.0)] * 3) == [0, 0, 0]
     clock = FakeClock(tick=0.001)
     config = StreamingConfig(chunk_frames=32, criterion=None, endpoint=None)  # default controller
     result = run_stream(Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: 0.0),
@@ -56,27 +113,27 @@ def test_hysteresis_holds_the_cap_between_the_limits_and_backs_off_failed_raises
     config = ControllerConfig(raise_after_chunks=2, max_raise_after_chunks=8, min_exit_index=1)
     controller = LoadController(config, num_exits=4)
     state = controller.initial_state()
-    caps = [controller.next_cap(state, r) for r in [SLOW] * 4 + [MIDDLE] * 6]
+    caps = [controller.decide(state, r).cap for r in [SLOW] * 4 + [MIDDLE] * 6]
     assert caps == [2, 1, 1, 1] + [1] * 6  # floor at min_exit_index; the middle band holds
-    caps = [controller.next_cap(state, r) for r in [CALM, CALM, SLOW]]
+    caps = [controller.decide(state, r).cap for r in [CALM, CALM, SLOW]]
     assert caps == [1, 2, 1] and state.raise_after == 4  # a raise taken back: wait twice as long
-    caps = [controller.next_cap(state, r) for r in [CALM] * 4 + [SLOW]]
+    caps = [controller.decide(state, r).cap for r in [CALM] * 4 + [SLOW]]
     assert caps == [1, 1, 1, 2, 1] and state.raise_after == 8
-    assert [controller.next_cap(state, CALM) for _ in range(8)][-2:] == [1, 2]
+    assert [controller.decide(state, CALM).cap for _ in range(8)][-2:] == [1, 2]
 
 
 def test_raises_that_hold_shorten_the_wait_again() -> None:
-    """After a long backed-off wait, each raise that holds halves the next wait (down to the
-    configured one), so the cap returns to full depth soon after the load is gone."""
+    """After a long backed-off wait, each raise that holds halves the next wait (down to one
+    chunk), so the cap returns to full depth soon after the load is gone."""
     config = ControllerConfig(raise_after_chunks=2, max_raise_after_chunks=16)
     controller = LoadController(config, num_exits=6)
     state = controller.initial_state()
-    state.cap, state.raise_after, state.last_change = 1, 16, "lower"
-    caps = [controller.next_cap(state, CALM) for _ in range(50)]
+    state.level, state.raise_after, state.last_change = 4, 16, "lower"
+    caps = [controller.decide(state, CALM).cap for _ in range(50)]
     rises = [i + 1 for i in range(1, len(caps)) if caps[i] > caps[i - 1]] + ([1] if caps[0] > 1 else [])
     assert sorted(rises) == [16, 32, 40, 44]  # waits 16, 16, 8, 4: the first raise after a drop has to hold first
     assert caps[-1] == 5 and state.raise_after == 2
-    assert controller.next_cap(state, SLOW) == 4  # and load still lowers it at once
+    assert controller.decide(state, SLOW).cap == 4  # and load still lowers it at once
 
 
 def test_a_backed_off_wait_resets_when_the_busy_neighbour_goes() -> None:
@@ -91,15 +148,37 @@ def test_a_backed_off_wait_resets_when_the_busy_neighbour_goes() -> None:
     for name, after in (("neighbour gone", quiet_calm), ("neighbour stays", busy_calm)):
         controller = LoadController(config, num_exits=6)
         state = controller.initial_state()
-        assert [controller.next_cap(state, busy_slow) for _ in range(3)] == [4, 3, 2]
+        assert [controller.decide(state, busy_slow).cap for _ in range(3)] == [4, 2, 0]
+        state.level = 3  # from cap 2
         for expected_wait in (2, 4, 8):  # three raises, each taken back at once: the wait doubles
-            caps = [controller.next_cap(state, busy_calm) for _ in range(expected_wait)]
+            caps = [controller.decide(state, busy_calm).cap for _ in range(expected_wait)]
             assert caps[-1] == 3 and caps[:-1] == [2] * (expected_wait - 1)
-            assert controller.next_cap(state, busy_slow) == 2
+            state.last_drop = 0  # each taken-back raise drops one level, as a first cut
+            assert controller.decide(state, busy_slow).cap == 2
         assert state.raise_after == 16 and state.backoff_cpu == 0.8
-        caps = [controller.next_cap(state, after) for _ in range(20)]
+        caps = [controller.decide(state, after).cap for _ in range(20)]
         waits[name] = next(i + 1 for i, cap in enumerate(caps) if cap > 2)
     assert waits == {"neighbour gone": 2, "neighbour stays": 16}
+
+
+@pytest.mark.parametrize("move_budget", [True, False])
+def test_simulated_overload_keeps_the_backlog_under_a_second_and_full_depth_returns(move_budget: bool) -> None:
+    """Nine streams decoded one by one share a CPU (controller_sim: a chunk of 320 ms costs 20 ms at
+    full depth, 58 % of the CPU for all nine); from 10 s to 24 s the machine is 2.5x slower. Full
+    depth falls behind by seconds; the controller holds the backlog under a second (the chunk
+    being decoded included), spends its budget before it caps, and is back at full depth once the
+    load has gone. On the quiet machine (no slowdown) it never leaves full depth."""
+    loaded = lambda t: 2.5 if 10.0 <= t < 24.0 else 1.0  # noqa: E731
+    config = ControllerConfig(move_budget=move_budget)
+    steps = 6 if move_budget else 0
+    fixed = simulate(None, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=loaded)
+    controlled = simulate(config, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=loaded, budget_steps=steps)
+    quiet = simulate(config, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=lambda t: 1.0, budget_steps=steps)
+    assert fixed.max_backlog_ms() > 4000
+    assert controlled.max_backlog_ms() < 1000 and max(controlled.levels(10, 24)) > 0
+    assert all(c.setting.budget_step == steps for c in controlled.chunks if c.setting.cap < 5)
+    assert set(controlled.levels(30, 40)) == {0}
+    assert set(quiet.levels()) == {0} and quiet.max_backlog_ms() < 320 + 250
 
 
 def test_controller_config_is_validated() -> None:
@@ -129,7 +208,7 @@ def test_recognizer_lowers_the_cap_under_fake_load_and_raises_it_again(tiny_pret
         caps[name] = [c.cap for c in recognizer.result(stream).chunks[-chunks:]]
     assert caps["calm"] == [4] * 8
     busy = caps["busy cpu, rtf 0.56"]
-    assert busy[:4] == [4] * 4 and busy[-1] == 1  # the 4-chunk RTF window lags, then one exit at a time
+    assert busy[:4] == [4] * 4 and busy[-1] == 1  # the 4-chunk RTF window lags, then deeper cuts
     assert all(a >= b for a, b in zip(busy, busy[1:]))
     assert caps["calm again"][-1] == 4 and caps["slow, rtf 3"][-1] == 1 and caps["calm at last"][-1] == 4
     trace = recognizer.result(stream).chunks
@@ -137,6 +216,46 @@ def test_recognizer_lowers_the_cap_under_fake_load_and_raises_it_again(tiny_pret
     assert all(c.exit_layer <= c.cap for c in trace)
     assert all(c.compute_ms == pytest.approx(10.0) for c in trace[:8])
     assert trace[-1].backlog_ms == pytest.approx(14000 - 71 * 4 * 40)  # all audio was accepted up front
+
+
+def _constant_gate(probabilities: list[float], calibration: list[tuple[float, float, float]]) -> ExitGate:
+    """A gate whose probability at exit k is ``probabilities[k]`` whatever the chunk (zero weights,
+    the bias alone), with a hand-made calibration for the top exit."""
+    k = len(probabilities)
+    bias = torch.logit(torch.tensor(probabilities))
+    return ExitGate(list(range(1, k + 2)), 0, torch.zeros(k, len(FEATURES)), torch.ones(k, len(FEATURES)),
+                    torch.zeros(k, len(FEATURES)), bias, "constant", calibration={k: calibration})
+
+
+def test_the_recognizer_spends_the_gate_budget_before_it_caps_and_restores_both(tiny_pretrained) -> None:
+    """The gate says 0.3, 0.6, 0.9 at exits 0-2 of the tiny model (4 exits) on every chunk, so the
+    exit a chunk takes shows the threshold it was given: 0.95 (configured) -> exit 3; its ladder
+    along the calibration, 0.8 -> exit 2, 0.5 -> exit 1, 0.2 -> exit 0. Under a slow fake clock the
+    exits fall before the cap does; the cap falls only after; calm brings both back."""
+    gate = _constant_gate([0.3, 0.6, 0.9], [(0.0, 0.3, 1), (0.2, 0.4, 1), (0.5, 0.6, 2), (0.8, 0.8, 3), (0.95, 1.0, 4)])
+    clock = FakeClock(tick=0.01)
+    config = StreamingConfig(chunk_frames=4, criterion=ExitCriterion("gate", 0.95), endpoint=None,
+                             skip_policy=SkipPolicy.COPY,
+                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000, budget_step=0.2))
+    recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: 0.0, gate=gate)
+    assert recognizer.thresholds == [0.95, 0.8, 0.5, 0.2] and recognizer.controller.lowest == 6
+    stream = recognizer.create_stream()
+    stream.accept_waveform(16000, synthetic_speech(10.0))
+    seen = []
+    for tick, chunks in [(0.01, 4), (0.5, 8), (0.01, 30)]:  # calm, RTF 3, calm
+        clock.tick = tick
+        for _ in range(chunks):
+            recognizer.decode(stream)
+            chunk = recognizer.result(stream).chunks[-1]
+            seen.append((chunk.exit_layer, chunk.cap))
+    assert seen[:4] == [(4, 4)] * 4
+    loaded = seen[4:12]
+    loaded, calm = seen[4:12], seen[12:]
+    # the RTF window lags a chunk; then one level (0.8), two more (0.2: the budget spent), the floor
+    assert loaded == [(4, 4), (3, 4), (1, 4)] + [(1, 1)] * 5
+    back = calm.index((4, 4))
+    assert calm[back - 5:back + 1] == [(1, 1), (1, 2), (1, 3), (1, 4), (2, 4), (3, 4)][1:] + [(4, 4)]  # cap, then budget
+    assert set(calm[back:]) == {(4, 4)}
 
 
 def _caps_and_beams_through_a_busy_phase(pretrained, beam: int, scale_beam: bool = True,
