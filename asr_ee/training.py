@@ -249,10 +249,14 @@ def train(cfg: TrainConfig, exp_dir: str | Path, *, resume: bool = False) -> Pat
 
 
 def _init_weights(model, cfg: TrainConfig) -> None:
-    """Load the weights of ``cfg.init_from`` (same encoder config required); optimizer and schedule start fresh."""
+    """Load the weights of ``cfg.init_from`` (same encoder config required, except the dropout rate, which
+    no weight depends on: fine-tuning with more dropout is a regularization choice); optimizer and
+    schedule start fresh."""
     encoder_config, weights = load_weights(cfg.init_from)
-    if encoder_config != to_dict(cfg.encoder):
-        raise ConfigError(f"init_from {cfg.init_from} has a different encoder config than this run")
+    ours = to_dict(cfg.encoder)
+    if {k: v for k, v in encoder_config.items() if k != "dropout"} != {k: v for k, v in ours.items() if k != "dropout"}:
+        differing = sorted(k for k in ours if k != "dropout" and encoder_config.get(k) != ours[k])
+        raise ConfigError(f"init_from {cfg.init_from} has a different encoder config than this run ({', '.join(differing)})")
     model.load_state_dict(weights)
 
 
