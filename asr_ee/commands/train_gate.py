@@ -1,11 +1,15 @@
 """``asr-ee train-gate``: train a model's learned exit gate on its frozen encoder's outputs.
 
     asr-ee train-gate --model exp/small/model.pt --cuts data/cuts_dev.jsonl.gz \\
-        [--chunk-frames 8 --left-context-chunks 4] [--limit N] [--output exp/small/model.gate.pt]
+        [--label tokens] [--reference-layer 10] [--chunk-frames 8 --left-context-chunks 4] [--limit N]
+        [--output exp/small/model.gate.pt]
 
 The encoder runs under the streaming chunk mask (as ``asr-ee evaluate --attention chunk`` runs it,
 which is what a stream computes); for every chunk and exit it collects the gate's features and
-whether the exit's frame-wise best tokens equal the last exit's on the chunk, fits one logistic
+whether the exit's output matches the reference exit's on the chunk (``--label``: ``tokens``, the
+best-path tokens after CTC's collapse, or ``frames``, every frame's best token; the reference is the
+model's streaming ceiling, ``max_exit_layer`` of its defaults, or the last exit: see
+:mod:`asr_ee.exits.gate_labels`), fits one logistic
 regression per exit (:mod:`asr_ee.exits.gate`), records on the same data the compute each threshold
 costs (what ``asr-ee evaluate --gate-budget`` turns into a threshold) and writes the gate beside the
 model (``model.gate.pt``), with the model's fingerprint. Minutes on a CPU for a few hundred cuts.
@@ -38,6 +42,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="gate file (default: <model stem>.gate.pt beside the model)")
     p.add_argument("--chunk-frames", type=int, default=8, help="encoder frames (40 ms) per chunk")
     p.add_argument("--left-context-chunks", type=int, default=4, help="chunks of left context of the chunk mask")
+    p.add_argument("--label", choices=["tokens", "frames"], default="tokens",
+                   help="what 'matches the reference exit' means on a chunk: the same best-path tokens "
+                        "(default) or the same best token on every frame")
+    p.add_argument("--reference-layer", type=int,
+                   help="the exit layer the gate compares with (default: the model's max_exit_layer default, "
+                        "else the last exit); the gate never goes deeper")
     p.add_argument("--limit", type=int, help="use only the first N cuts")
     p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the logistic regressions")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
@@ -65,16 +75,19 @@ def _ending_as_streams_do(utterances: list[Utterance]) -> list[Utterance]:
     return [dataclasses.replace(u, loader=lambda u=u: torch.cat([u.load(), tail])) for u in utterances]
 
 
-def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int
+def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int,
+                     *, reference: int | None = None, label: str = "frames"
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[list[int]], float, int]:
-    """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels and the encoder
-    frames of each chunk; then the mean attended context (frames, as evaluation's summary counts
-    it) and how many utterances could not be read."""
+    """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels (exit index
+    ``reference``, default the last, as the reference; ``label`` as :func:`chunk_labels`) and the
+    encoder frames of each chunk; then the mean attended context (frames, as evaluation's summary
+    counts it) and how many utterances could not be read."""
     import torch
 
     from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits, read_features
     from asr_ee.evaluation.scoring import visible_keys
     from asr_ee.exits.gate import chunk_examples, chunk_views
+    from asr_ee.exits.gate_labels import chunk_labels
     from asr_ee.exits.selection import segment_bounds
 
     items, failed = read_features(list(enumerate(_ending_as_streams_do(utterances))))
@@ -85,11 +98,11 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
             for exit_lps, hidden in zip(outs, capture.take([lps[0].size(0) for lps in outs])):
                 num_frames = exit_lps[0].size(0)
                 bounds = segment_bounds(num_frames, cfg.chunk_frames)
-                examples = [chunk_examples(chunk_views(exit_lps, hidden, s, e), blank_id) for s, e in bounds]
-                if not examples:
+                views = [chunk_views(exit_lps, hidden, s, e) for s, e in bounds]
+                if not views:
                     continue
-                features.append(torch.stack([f for f, _ in examples]))
-                labels.append(torch.stack([y for _, y in examples]))
+                features.append(torch.stack([chunk_examples(v, blank_id)[0] for v in views]))
+                labels.append(torch.tensor([chunk_labels(v, blank_id, reference=reference, kind=label) for v in views]))
                 frames.append([e - s for s, e in bounds])
                 keys += visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks)
     total = sum(sum(f) for f in frames)
@@ -115,25 +128,32 @@ def run(args: argparse.Namespace) -> int:
                                criteria=["fixed"])
         pretrained = load_pretrained(args.model, args.tokenizer)
         pretrained.encoder.check_chunk_frames(args.chunk_frames)
+        layers = list(pretrained.encoder.cfg.exit_layers)
+        reference_layer = args.reference_layer or (pretrained.info.get("defaults") or {}).get("max_exit_layer") or layers[-1]
+        if reference_layer not in layers:
+            raise ConfigError(f"--reference-layer {reference_layer} is not an exit layer of this model ({layers})")
         utterances = from_cuts(args.cuts)[: args.limit]
     except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"asr-ee train-gate: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     encoder, blank_id = pretrained.encoder.eval(), pretrained.tokenizer.blank_id
-    features, labels, frames, context_frames, failed = collect_examples(encoder, utterances, cfg, blank_id)
+    reference = layers.index(reference_layer)
+    features, labels, frames, context_frames, failed = collect_examples(encoder, utterances, cfg, blank_id,
+                                                                        reference=reference, label=args.label)
     if not features:
         print(f"asr-ee train-gate: no readable utterance in {args.cuts}", file=sys.stderr)
         return 1
     x, y = torch.cat(features), torch.cat(labels)  # (N, K-1, F), (N, K-1)
-    layers = list(encoder.cfg.exit_layers)
     gate = fit_gate(x, y, exit_layers=layers, blank_id=blank_id, fingerprint=model_fingerprint(encoder), l2=args.l2)
+    gate.label = f"{args.label}@{reference_layer}"
     probs = [torch.stack([gate.probabilities(k, f[:, k]) for k in range(f.size(1))], 1) for f in features]
     accuracy = ((torch.cat(probs) >= 0.5).float() == y).float().mean(0)  # (K-1,)
     fractions = [c.compute_fraction for c in exit_costs(encoder.cfg, context_frames)]
     gate.calibration = calibrate(probs, frames, fractions, layers, lambda e: charged_exits(e, args.left_context_chunks),
                                  tops=range(len(layers)))
     gate.info = {"cuts": str(args.cuts), "utterances": len(features), "failed": failed, "chunks": int(x.size(0)),
+                 "label": args.label, "reference_layer": reference_layer,
                  "chunk_frames": args.chunk_frames, "left_context_chunks": args.left_context_chunks,
                  "context_frames": round(context_frames, 3), "l2": args.l2,
                  "match_rate": [round(float(v), 4) for v in y.mean(0)],
@@ -141,11 +161,11 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or gate_path(pretrained.path)
     gate.save(output)
     print(f"gate of {pretrained.path}: {x.size(0)} chunks of {len(features)} utterances ({failed} unreadable)")
-    print(" exit layer | matches last | train accuracy")
+    print(f" exit layer | matches layer {reference_layer} ({args.label}) | train accuracy")
     for layer, rate, acc in zip(layers, gate.info["match_rate"], gate.info["train_accuracy"]):
-        print(f" {layer:>10d} | {rate:>12.3f} | {acc:>14.3f}")
-    print(" threshold | compute (every exit allowed) | mean exit layer")
-    for threshold, compute, layer in gate.calibration[len(layers) - 1]:
+        print(f" {layer:>10d} | {rate:>{24 + len(args.label)}.3f} | {acc:>14.3f}")
+    print(f" threshold | compute (exits up to layer {reference_layer}) | mean exit layer")
+    for threshold, compute, layer in gate.calibration[reference]:
         if threshold in (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999):
             print(f" {threshold:>9g} | {compute:>28.3f} | {layer:>15.2f}")
     print(f"wrote {output}")

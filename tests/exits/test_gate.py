@@ -249,6 +249,19 @@ def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer,
     assert computes == sorted(computes) and computes[-1] == pytest.approx(1.0)
     assert 0.0 <= gate.threshold_for_budget(1.0) <= 1.0
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "missing.jsonl.gz")]) == 2
+    assert gate.label == "tokens@4"  # the default: best-path tokens against the last exit (no ceiling stored)
+    # against a ceiling (layer 3, exit index 2): the gate stops there at the latest, whatever the threshold
+    ceiling = tmp_path / "ceiling.gate.pt"
+    assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--label",
+                 "frames", "--reference-layer", "3", "--output", str(ceiling), "--chunk-frames", str(CHUNK),
+                 "--left-context-chunks", str(LEFT), "--threads", "1"]) == 0
+    capped = load_gate(ceiling)
+    assert capped.label == "frames@3" and capped.info["reference_layer"] == 3
+    features = torch.randn(64, len(FEATURES))
+    assert bool((capped.probabilities(2, features) > 0.999).all())
+    assert max(layer for _, _, layer in capped.calibration[3]) <= 3.0
+    assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
+                 "--reference-layer", "5"]) == 2  # not an exit layer
     evaluate_args = ["evaluate", str(tmp_path / "cuts.jsonl.gz"), "--model", str(model_path), "--attention", "chunk",
                      "--chunk-frames", str(CHUNK), "--left-context-chunks", str(LEFT), "--criteria", "gate,fixed",
                      "--thresholds", "gate=0.5", "--gate-budget", "1.0", "--no-plot", "--quiet", "--threads", "1"]
