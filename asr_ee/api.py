@@ -8,7 +8,8 @@
 :class:`Recognizer` is the streaming recognizer (:class:`asr_ee.streaming.Recognizer`: streams
 with ``create_stream``/``accept_waveform``/``decode``/``result`` work as before) built by the same
 factory as the command line (:func:`asr_ee.streaming.factory.build_recognizer`), with
-:meth:`~Recognizer.transcribe` for whole inputs.
+:meth:`~Recognizer.transcribe` for whole inputs. With an exported folder (or the shipped model's
+export, the default when onnxruntime is installed) nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
-import torch
 
-from asr_ee.audio import as_mono_float32, load_audio
+from asr_ee.audio import as_mono_float32, read_audio
 from asr_ee.features import SAMPLE_RATE
 from asr_ee.pretrained import Pretrained
 from asr_ee.streaming import recognizer as streaming_recognizer
@@ -95,19 +95,22 @@ class Recognizer(streaming_recognizer.Recognizer):
                         settings: Mapping[str, Any] | None = None, criterion: str | None = None,
                         threshold: float | None = None, lm: str | Path | bool | None = None,
                         threads: int | None = None, clock: Callable[[], float] | None = None,
-                        cpu_load: Callable[[], float] | None = None) -> "Recognizer":
-        """What ``asr-ee transcribe --model MODEL`` runs: the model (None: the shipped one) with the
-        defaults its file carries (exit ceiling, criterion, language model), overridden by the
-        arguments (``settings``: StreamingConfig keys; ``lm=False``: no language model)."""
+                        cpu_load: Callable[[], float] | None = None, backend: str | None = None) -> "Recognizer":
+        """What ``asr-ee transcribe --model MODEL`` runs: the model (None: the shipped one; a model
+        file runs in torch, a folder written by ``asr-ee export`` on onnxruntime; ``backend``
+        chooses for the shipped model) with the defaults it carries (exit ceiling, criterion,
+        language model), overridden by the arguments (``settings``: StreamingConfig keys;
+        ``lm=False``: no language model)."""
         recognizer = build_recognizer(model, settings=settings, criterion=criterion, threshold=threshold, lm=lm,
-                                      threads=threads, recognizer_class=cls, clock=clock, cpu_load=cpu_load)
+                                      threads=threads, recognizer_class=cls, clock=clock, cpu_load=cpu_load,
+                                      backend=backend)
         assert isinstance(recognizer, cls)
         return recognizer
 
-    def transcribe(self, audio: str | Path | np.ndarray | torch.Tensor, *, sample_rate: int | None = None,
+    def transcribe(self, audio: str | Path | np.ndarray | Any, *, sample_rate: int | None = None,
                    realtime: bool = False) -> Transcript:
         """Recognize a whole input: an audio file, or samples ((N,) or (N, channels) floats in
-        [-1, 1]) at ``sample_rate``.
+        [-1, 1], numpy or a tensor) at ``sample_rate``.
 
         The input is fed as offline audio, piece by piece as the recognizer asks for it (not as a
         live backlog: the load controller weighs compute time against the audio fed), unless
@@ -124,10 +127,10 @@ class Recognizer(streaming_recognizer.Recognizer):
                 source = AudioFile(audio)
                 result = run_blocks(self, source.blocks(), sample_rate=source.sample_rate)
                 return Transcript.from_result(result, source.samples_read / source.sample_rate)
-            samples, sample_rate = load_audio(audio), SAMPLE_RATE
+            samples, sample_rate = read_audio(audio), SAMPLE_RATE
         else:
             if sample_rate is None:
                 raise ValueError("transcribe(samples) needs sample_rate=")
             samples = as_mono_float32(audio)  # AudioError (a ValueError) for integer or non-finite samples
         result = run_stream(self, samples, sample_rate=int(sample_rate), realtime=realtime)
-        return Transcript.from_result(result, samples.numel() / sample_rate)
+        return Transcript.from_result(result, samples.size / sample_rate)

@@ -2,8 +2,10 @@
 the formats soundfile reads (wav, flac, ogg, mp3 with libsndfile >= 1.1) and, failing that, what
 ffmpeg decodes. Unreadable, empty or non-finite audio raises :class:`AudioError` saying why.
 
-:func:`load_audio` returns a whole file; :class:`AudioFile` reads one in blocks, so that what a
-long file costs in memory does not grow with its length (``benchmarks/transcribe_memory.py``).
+:func:`read_audio` returns a whole file (numpy; :func:`load_audio`, the same as a torch tensor);
+:class:`AudioFile` reads one in blocks, so that what a long file costs in memory does not grow
+with its length (``benchmarks/transcribe_memory.py``). Nothing here imports torch but
+:func:`load_audio`: the ONNX runtime reads audio without it.
 """
 
 from __future__ import annotations
@@ -11,46 +13,51 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-import torch
-import torchaudio
 
 from asr_ee.features import SAMPLE_RATE
+from asr_ee.streaming.resample import resample
 
-__all__ = ["AudioError", "AudioFile", "as_mono_float32", "load_audio", "to_model_rate"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["AudioError", "AudioFile", "as_mono_float32", "read_audio", "load_audio", "to_model_rate"]
 
 
 class AudioError(ValueError):
     """Audio that cannot be used; the message names the file and the reason."""
 
 
-def as_mono_float32(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(N,) or (N, channels) floating-point samples -> (N,) float32 (channels averaged).
+def as_mono_float32(samples: Any) -> np.ndarray:
+    """(N,) or (N, channels) floating-point samples (numpy, a CPU tensor, a list) -> (N,) float32
+    numpy (channels averaged).
 
     Integer PCM, other shapes and NaN/infinite values raise AudioError (a ValueError)."""
-    x = samples.detach() if isinstance(samples, torch.Tensor) else torch.as_tensor(np.asarray(samples))
-    if not x.is_floating_point():
+    if hasattr(samples, "detach"):  # a torch tensor
+        samples = samples.detach().cpu().numpy()
+    x = np.asarray(samples)
+    if not np.issubdtype(x.dtype, np.floating):
         raise AudioError(f"expected floating-point samples in [-1, 1], got {x.dtype} (divide 16-bit PCM by 32768)")
-    if x.dim() == 2:
-        x = x.mean(dim=1)
-    if x.dim() != 1:
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    if x.ndim != 1:
         raise AudioError(f"expected (samples,) or (samples, channels), got shape {tuple(x.shape)}")
-    x = x.to(torch.float32)
-    if not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).sum())
-        raise AudioError(f"samples contain {bad} NaN or infinite value(s); nothing was accepted")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    finite = np.isfinite(x)
+    if not finite.all():
+        raise AudioError(f"samples contain {int((~finite).sum())} NaN or infinite value(s); nothing was accepted")
     return x
 
 
-def to_model_rate(samples: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """Mono float32 tensor at 16 kHz from (N,) or (N, C) samples at ``sample_rate``."""
+def to_model_rate(samples: Any, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples at 16 kHz from (N,) or (N, C) samples at ``sample_rate``."""
     x = as_mono_float32(samples)
     if sample_rate <= 0:
         raise AudioError(f"invalid sample rate {sample_rate}")
     if sample_rate != SAMPLE_RATE:
-        x = torchaudio.functional.resample(x, sample_rate, SAMPLE_RATE)
+        x = resample(x, sample_rate, SAMPLE_RATE)
     return x
 
 
@@ -95,7 +102,7 @@ class AudioFile:
             _ffmpeg_command(self.path)
             self.sample_rate, self.num_samples, self._ffmpeg = SAMPLE_RATE, None, True
 
-    def blocks(self, seconds: float = 10.0) -> Iterator[torch.Tensor]:
+    def blocks(self, seconds: float = 10.0) -> Iterator[np.ndarray]:
         """(N,) float32 blocks of ``seconds`` (the last one shorter), downmixed to mono."""
         size = max(1, round(seconds * self.sample_rate))
         raw = self._ffmpeg_blocks(size) if self._ffmpeg else self._soundfile_blocks(size)
@@ -107,7 +114,7 @@ class AudioFile:
                 x = as_mono_float32(block)
             except AudioError as e:
                 raise AudioError(f"{self.path}: {e} (in the block at {done / self.sample_rate:.1f} s)") from e
-            done = self.samples_read = done + x.numel()
+            done = self.samples_read = done + x.size
             yield x
         if done == 0:
             raise AudioError(f"{self.path}: the file holds no audio samples")
@@ -149,7 +156,14 @@ def _read_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     return np.frombuffer(proc.stdout, dtype=np.float32), SAMPLE_RATE
 
 
-def load_audio(path: str | Path) -> torch.Tensor:
+def load_audio(path: str | Path) -> "torch.Tensor":
+    """:func:`read_audio` as a torch tensor (the torch path's form)."""
+    import torch
+
+    return torch.from_numpy(read_audio(path))
+
+
+def read_audio(path: str | Path) -> np.ndarray:
     """Mono float32 16 kHz samples of an audio file."""
     import soundfile as sf
 

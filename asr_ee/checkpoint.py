@@ -15,15 +15,11 @@ from typing import Any
 
 import torch
 
-from asr_ee.config import ConfigError, from_dict
+from asr_ee.config import CheckpointError, ConfigError, from_dict
 from asr_ee.models import EarlyExitEncoder, EncoderConfig, build_encoder
 
 __all__ = ["atomic_save", "remove_partial_saves", "load_checkpoint", "list_checkpoints", "checkpoint_step",
            "average_checkpoints", "export_model", "load_weights", "load_model", "CheckpointError"]
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, truncated or not an asr_ee checkpoint."""
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:

@@ -24,6 +24,11 @@ class ConfigError(ValueError):
     """A configuration value or key is wrong; the message says which and why."""
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated or not an asr_ee checkpoint (here, not in
+    :mod:`asr_ee.checkpoint`, so that code without torch can catch it)."""
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Convert a (nested) config dataclass into plain dicts/lists."""
     return dataclasses.asdict(cfg)

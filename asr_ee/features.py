@@ -6,12 +6,18 @@ lhotse's manifests require). Frame ``i`` covers samples ``[160 i - 120, 160 i + 
 120 samples are mirrored before the start and the tail is mirrored after the end.
 :class:`StreamingFbank` reproduces that exactly on a stream: it emits each frame as soon as its
 window has arrived and the last few frames when the stream is finished.
+
+torch and lhotse are imported on use: the constants here serve the ONNX runtime without them (its
+fbank is :mod:`asr_ee.runtime.fbank`, kaldi-native-fbank).
 """
 
 from __future__ import annotations
 
-import torch
-from lhotse import Fbank, FbankConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from lhotse import Fbank, FbankConfig
 
 __all__ = ["SAMPLE_RATE", "NUM_MEL_BINS", "FRAME_SHIFT_S", "FRAME_SHIFT_SAMPLES", "FRAME_LENGTH_SAMPLES",
            "fbank_config", "make_fbank", "num_frames", "StreamingFbank", "DEFAULT_TAIL_SILENCE_MS",
@@ -38,12 +44,17 @@ _TAIL_NOISE_SEED = 18
 
 
 def fbank_config() -> FbankConfig:
+    from lhotse import FbankConfig
+
     return FbankConfig(sampling_rate=SAMPLE_RATE, num_filters=NUM_MEL_BINS, frame_shift=FRAME_SHIFT_S,
                        frame_length=0.025, snip_edges=False, dither=0.0)
 
 
 def make_fbank() -> Fbank:
-    """The feature extractor every part of asr_ee uses."""
+    """The feature extractor every part of asr_ee uses (training and the torch path; the ONNX
+    runtime's equal twin is :mod:`asr_ee.runtime.fbank`)."""
+    from lhotse import Fbank
+
     return Fbank(fbank_config())
 
 
@@ -60,6 +71,8 @@ def tail_silence_samples(tail_silence_ms: float) -> int:
 def tail_silence(tail_silence_ms: float) -> torch.Tensor:
     """The silence appended at the end of an input: ``tail_silence_ms`` of quiet Gaussian noise
     (RMS :data:`TAIL_NOISE_RMS`), the same samples every time. (N,) float32 at 16 kHz."""
+    import torch
+
     generator = torch.Generator().manual_seed(_TAIL_NOISE_SEED)
     return TAIL_NOISE_RMS * torch.randn(tail_silence_samples(tail_silence_ms), generator=generator)
 
@@ -76,6 +89,8 @@ class StreamingFbank:
     """
 
     def __init__(self) -> None:
+        import torch
+
         self._module = make_fbank().extractor
         self._buffer = torch.zeros(0)  # padded-signal samples from the next frame's start
         self._head = torch.zeros(0)    # first samples (for the left mirror) until there are enough
@@ -85,6 +100,8 @@ class StreamingFbank:
         self._tail = torch.zeros(0)    # last samples seen, for the right mirror
 
     def _frames_from(self, padded: torch.Tensor, count: int) -> torch.Tensor:
+        import torch
+
         if count <= 0:
             return torch.zeros(0, NUM_MEL_BINS)
         strided = padded[: (count - 1) * FRAME_SHIFT_SAMPLES + FRAME_LENGTH_SAMPLES].unsqueeze(0)
@@ -94,6 +111,8 @@ class StreamingFbank:
             return self._module._forward_strided(windows, log_energy)[0]
 
     def accept(self, samples: torch.Tensor) -> torch.Tensor:
+        import torch
+
         samples = samples.to(torch.float32).flatten()
         self.samples_seen += samples.numel()
         self._tail = torch.cat([self._tail, samples])[-FRAME_LENGTH_SAMPLES:]
@@ -117,6 +136,8 @@ class StreamingFbank:
 
     def finish(self) -> torch.Tensor:
         """Frames left once the stream has ended (mirrored tail)."""
+        import torch
+
         total = num_frames(self.samples_seen)
         remaining = total - self.frames_done
         if remaining <= 0:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+import numpy as np
 
-from asr_ee.audio import AudioError, load_audio, to_model_rate
+from asr_ee.audio import AudioError, read_audio, to_model_rate
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Utterance", "InputError", "from_cuts", "from_transcripts", "from_files", "AUDIO_EXTENSIONS"]
 
@@ -31,20 +34,29 @@ class InputError(ValueError):
 
 @dataclass
 class Utterance:
-    """One thing to recognize. ``load()`` returns 16 kHz mono samples or raises AudioError."""
+    """One thing to recognize. ``load_samples()`` returns 16 kHz mono samples (numpy; ``load()``:
+    a torch tensor) or raises AudioError."""
 
     id: str
     reference: str | None
     source: str
-    loader: Callable[[], torch.Tensor] | None = None
+    loader: Callable[[], "np.ndarray | torch.Tensor"] | None = None
     error: str | None = None
     path: Path | None = None  # an audio file (read block by block by ``asr-ee transcribe``)
 
-    def load(self) -> torch.Tensor:
+    def load_samples(self) -> np.ndarray:
+        """The samples as a float32 numpy array (no torch needed)."""
         if self.error is not None:
             raise AudioError(self.error)
         assert self.loader is not None
-        return self.loader()
+        samples = self.loader()
+        return samples.numpy() if hasattr(samples, "numpy") else np.asarray(samples, np.float32)
+
+    def load(self) -> "torch.Tensor":
+        """The samples as a torch tensor (evaluation, training tools)."""
+        import torch
+
+        return torch.from_numpy(self.load_samples())
 
 
 def from_cuts(path: str | Path) -> list[Utterance]:
@@ -61,7 +73,7 @@ def from_cuts(path: str | Path) -> list[Utterance]:
     for cut in cuts:
         text = " ".join(s.text or "" for s in cut.supervisions) if cut.supervisions else None
 
-        def loader(cut=cut) -> torch.Tensor:
+        def loader(cut=cut) -> np.ndarray:
             try:
                 return to_model_rate(cut.load_audio()[0], cut.sampling_rate)
             except AudioError:
@@ -84,7 +96,7 @@ def _find_audio(audio_dir: Path, utt_id: str) -> Path | None:
 def _file_utterance(utt_id: str, path: Path, reference: str | None) -> Utterance:
     if not path.is_file():
         return Utterance(utt_id, reference, str(path), error=f"{path}: no such file")
-    return Utterance(utt_id, reference, str(path), lambda p=path: load_audio(p), path=path)
+    return Utterance(utt_id, reference, str(path), lambda p=path: read_audio(p), path=path)
 
 
 def from_transcripts(audio_dir: str | Path, transcripts: str | Path) -> list[Utterance]:
@@ -187,7 +199,7 @@ def _distinct_ids(files: list[Path | None]) -> list[str]:
 
 
 def _stdin_utterance() -> Utterance:
-    def load() -> torch.Tensor:
+    def load() -> np.ndarray:
         import sys
         import tempfile
 
@@ -198,7 +210,7 @@ def _stdin_utterance() -> Utterance:
             path = Path(folder) / "stdin"
             path.write_bytes(data)
             try:
-                return load_audio(path)
+                return read_audio(path)
             except AudioError as e:
                 raise AudioError(str(e).replace(str(path), "stdin", 1)) from e
 

@@ -7,11 +7,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from asr_ee.checkpoint import CheckpointError, load_model
+from asr_ee.config import CheckpointError
 from asr_ee.data.tokenizer import Tokenizer
-from asr_ee.models import EarlyExitEncoder
 
 if TYPE_CHECKING:
     from asr_ee.decoding.lm import NgramLM
@@ -35,7 +34,10 @@ DEFAULT_LM = DEFAULT_MODEL.with_name("lm.pt")  # the token LM built for the ship
 
 @dataclass
 class Pretrained:
-    encoder: EarlyExitEncoder
+    """A model ready for inference: its encoder (a torch ``EarlyExitEncoder``, or an
+    ``OnnxEncoder`` for an exported folder), tokenizer, file and stored information."""
+
+    encoder: Any
     tokenizer: Tokenizer
     path: Path
     info: dict
@@ -44,6 +46,8 @@ class Pretrained:
 def load_pretrained(path: str | Path | None = None, tokenizer: str | Path | None = None) -> Pretrained:
     """Load an exported model (tokenizer inside) or a training checkpoint (then the tokenizer comes
     from ``tokenizer`` or from the checkpoint's training config)."""
+    from asr_ee.checkpoint import load_model
+
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         raise CheckpointError(f"model {path} does not exist" + (

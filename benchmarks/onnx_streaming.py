@@ -15,7 +15,10 @@ For each model (the given one, and each preset with random weights and the model
   of all streams (features included), and relative to the same streams decoded one by one on the
   same backend (``batch/alone``);
 * WER (trained model only) on ``--limit`` utterances, and word agreement with torch's transcripts
-  (100 minus the WER of the backend's transcript against torch's).
+  (100 minus the WER of the backend's transcript against torch's). The ONNX backends stream with
+  their own front end (kaldi-native-fbank, no torch); ``onnx fp32, lhotse fbank`` (accuracy only)
+  is the fp32 graphs on the torch path's features, which separates the graphs' effect from the
+  front end's.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from asr_ee.streaming import Recognizer, StreamingConfig  # noqa: E402
 from asr_ee.streaming.simulate import run_streams  # noqa: E402
 
 BACKENDS = ("torch", "onnx fp32", "onnx int8")
+LHOTSE_FP32 = "onnx fp32, lhotse fbank"
 
 
 def matmul_peak_gflops(size: int = 512, seconds: float = 1.0) -> float:
@@ -67,6 +71,10 @@ def _recognizers(pretrained: Pretrained, work_dir: Path, config: StreamingConfig
               f"({sum(p.stat().st_size for p in folder.glob('*.onnx')) / 1e6:.1f} MB)", flush=True)
         out[name] = Recognizer(load_onnx_model(folder, threads=1), config)
     return out
+
+
+def _lhotse_fp32(work_dir: Path, config: StreamingConfig) -> Recognizer:
+    return Recognizer(load_onnx_model(work_dir / "onnx-fp32", threads=1, frontend="lhotse"), config)
 
 
 def _compute_s(results) -> float:
@@ -143,8 +151,9 @@ def main() -> None:
             recognizers = _recognizers(model, Path(tmp) / label, config)
             stats = _timing(recognizers, signals, args.repeats, args.batch)
             if label == "model":
-                for name, acc in _accuracy(recognizers, audio).items():
-                    stats[name].update(acc)
+                for name, acc in _accuracy({**recognizers, LHOTSE_FP32: _lhotse_fp32(Path(tmp) / label, config)},
+                                           audio).items():
+                    stats.setdefault(name, {}).update(acc)
             gflops = exit_costs(model.encoder.cfg, context_frames=float(config.chunk_frames + config.left_context_frames))[-1].gflops_per_second
             for name in BACKENDS:
                 s = stats[name]
@@ -153,6 +162,10 @@ def main() -> None:
                 rows.append([label, name, s["rtf"], s["x_torch"], f"{100 * s['peak_share']:.0f}%",
                              s.get("batched_rtf", float("nan")), s.get("batched_ratio", float("nan")),
                              f"{s['wer']:.2f}" if "wer" in s else "-", f"{s['agreement']:.2f}" if "agreement" in s else "-"])
+            if LHOTSE_FP32 in stats:
+                s = stats[LHOTSE_FP32]
+                rows.append([label, LHOTSE_FP32, float("nan"), float("nan"), "-", float("nan"), float("nan"),
+                             f"{s['wer']:.2f}", f"{s['agreement']:.2f}"])
             report[label] = stats
     print_table(["model", "backend", "RTF", "x torch", "peak", f"RTF batch {args.batch}", "batch/alone", "WER %",
                  "agree %"], rows)

@@ -5,6 +5,7 @@ Inputs (one form per run):
     asr-ee evaluate data/cuts_test.jsonl.gz --output-dir exp/eval/test          # lhotse CutSet
     asr-ee evaluate --audio-dir wavs --transcripts text --output-dir out         # Kaldi text or TSV
     asr-ee evaluate a.wav b.flac --output-dir out                                # files, no reference
+    asr-ee evaluate CUTS --backend onnx --model DIR --attention chunk --output-dir out  # exported graphs
 
 Writes results.json, results.md, utterances.jsonl and wer_vs_compute.png into --output-dir.
 Unreadable utterances are listed as failed and the rest is evaluated; the exit status is 1 only
@@ -44,7 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--transcripts", type=Path,
                    help="Kaldi text (utt_id words...) or TSV (audio path relative to --audio-dir ... transcript)")
     p.add_argument("--output-dir", type=Path, required=True)
-    p.add_argument("--model", type=Path, help="exported model or checkpoint (default: the shipped exp/small/model.pt)")
+    p.add_argument("--model", type=Path, help="exported model or checkpoint (default: the shipped exp/small/model.pt); "
+                                             "with --backend onnx, a folder written by `asr-ee export`")
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="torch, or the exported graphs on onnxruntime: every exit streamed chunk by chunk "
+                        "(needs --attention chunk; features from kaldi-native-fbank; no gate criterion)")
     p.add_argument("--tokenizer", type=Path, help="tokenizer .model, for checkpoints that do not carry one")
     p.add_argument("--decoding", choices=sorted(DECODING_CHOICES), default="greedy")
     p.add_argument("--beam", type=int, default=8, help="prefix beam search width")
@@ -68,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "gate's calibration on its training data; added to the 'gate' sweep")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
     p.add_argument("--limit", type=int, help="evaluate only the first N utterances")
-    p.add_argument("--threads", type=int, help="torch threads (default: every core)")
+    p.add_argument("--threads", type=int, help="torch threads (default: every core); onnxruntime threads (default 1)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-plot", action="store_true", help="skip wer_vs_compute.png")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -160,7 +165,17 @@ def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, Ng
     if args.limit is not None and args.limit < 1:
         raise ConfigError("--limit must be >= 1")
     utterances, inputs = _utterances(args)
-    pretrained = load_pretrained(args.model, args.tokenizer)
+    if args.backend == "onnx":
+        from asr_ee.runtime.backend import load_model_for_backend
+
+        if cfg.attention != "chunk":
+            raise ConfigError("--backend onnx evaluates the stream as it runs: add --attention chunk")
+        if "gate" in cfg.criteria:
+            raise ConfigError("the 'gate' criterion is checked against the torch model's weights: evaluate it "
+                              "with --backend torch")
+        pretrained = load_model_for_backend(args.model, "onnx", threads=args.threads or 1)
+    else:
+        pretrained = load_pretrained(args.model, args.tokenizer)
     cfg.policies(pretrained.encoder.num_exits)  # validate fixed thresholds before any work
     lm = None
     if "lm" in cfg.decodings:

@@ -112,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     from asr_ee.api import Recognizer
     from asr_ee.audio import AudioError
-    from asr_ee.checkpoint import CheckpointError
-    from asr_ee.config import ConfigError
+    from asr_ee.config import CheckpointError, ConfigError
     from asr_ee.decoding.wer import WordErrors, word_errors
     from asr_ee.features import SAMPLE_RATE
     from asr_ee.inputs import InputError
@@ -136,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
             if utt.path is not None and not args.realtime:  # a file: read block by block
                 transcript = recognizer.transcribe(utt.path)
             else:
-                transcript = recognizer.transcribe(utt.load(), sample_rate=SAMPLE_RATE, realtime=args.realtime)
+                transcript = recognizer.transcribe(utt.load_samples(), sample_rate=SAMPLE_RATE,
+                                                  realtime=args.realtime)
         except AudioError as e:
             failed += 1
             print(f"asr-ee transcribe: {utt.id}: {e}", file=sys.stderr)

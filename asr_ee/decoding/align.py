@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from typing import Any
+
 import numpy as np
-import torch
+
+from asr_ee.decoding.ctc import as_log_probs
 
 __all__ = ["TopKPosteriors", "TokenSpan", "align_tokens", "FLOOR_LOG_PROB"]
 
@@ -30,13 +33,15 @@ class TopKPosteriors:
     ids: list[np.ndarray] = field(default_factory=list)       # per chunk (C, K) int32
     log_probs: list[np.ndarray] = field(default_factory=list)  # per chunk (C, K) float32
 
-    def append(self, log_probs: torch.Tensor) -> None:
-        """Keep the top ``k`` of a chunk's (C, V) log-posteriors."""
-        if log_probs.size(0) == 0:
+    def append(self, log_probs: Any) -> None:
+        """Keep the top ``k`` of a chunk's (C, V) log-posteriors (numpy, or a CPU tensor)."""
+        lp = as_log_probs(log_probs)
+        if lp.shape[0] == 0:
             return
-        top_lp, top_ids = log_probs.topk(min(self.k, log_probs.size(-1)), dim=-1)
-        self.ids.append(top_ids.to(torch.int32).numpy())
-        self.log_probs.append(top_lp.float().numpy())
+        k = min(self.k, lp.shape[-1])
+        top_ids = np.argsort(-lp, axis=-1, kind="stable")[:, :k]  # best first, ties by token id
+        self.ids.append(top_ids.astype(np.int32))
+        self.log_probs.append(np.take_along_axis(lp, top_ids, axis=-1))
 
     @property
     def frames(self) -> int:

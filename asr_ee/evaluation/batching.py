@@ -20,7 +20,7 @@ from torch.nn.utils.rnn import pad_sequence
 
 from asr_ee.evaluation.config import EvaluationConfig
 from asr_ee.evaluation.results import Failure
-from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank, tail_silence
+from asr_ee.features import FRAME_SHIFT_S, SAMPLE_RATE, make_fbank
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder
 from asr_ee.models.subsampling import MIN_INPUT_FRAMES
@@ -39,17 +39,27 @@ class Features:
     num_samples: int
 
 
-def read_features(indexed: list[tuple[int, Utterance]], tail_silence_ms: float = 0.0
+def read_features(indexed: list[tuple[int, Utterance]], tail_silence_ms: float = 0.0, frontend: str = "lhotse"
                   ) -> tuple[list[Features], list[Failure]]:
     """Load and featurize (with ``tail_silence_ms`` of the streams' end-of-input silence appended:
     :func:`asr_ee.features.tail_silence`); any problem with one utterance makes it a
-    :class:`Failure`, not an abort."""
-    fbank, items, failed = make_fbank(), [], []
-    tail = tail_silence(tail_silence_ms).numpy()
+    :class:`Failure`, not an abort. ``frontend``: lhotse's fbank, or the ONNX runtime's
+    (``kaldi-native-fbank``, with its own tail silence: :mod:`asr_ee.streaming.frontend`)."""
+    from asr_ee.streaming.frontend import tail_silence
+
+    items, failed = [], []
+    tail = tail_silence(frontend, tail_silence_ms)
+    if frontend == "lhotse":
+        fbank = make_fbank()
+
+        def extract(signal: np.ndarray) -> np.ndarray:
+            return fbank.extract(signal, SAMPLE_RATE)
+    else:
+        from asr_ee.runtime.fbank import fbank as extract
     for index, utt in indexed:
         try:
             samples = utt.load()
-            feats = torch.from_numpy(fbank.extract(np.concatenate([samples.numpy(), tail]), SAMPLE_RATE)).float()
+            feats = torch.from_numpy(extract(np.concatenate([samples.numpy(), tail]))).float()
             items.append(Features(index, utt, feats, samples.numel()))
         except Exception as e:  # one bad file must not stop the evaluation; it is reported instead
             reason = str(e) or type(e).__name__

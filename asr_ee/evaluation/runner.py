@@ -1,9 +1,11 @@
-""":func:`evaluate`: read, batch, forward once per batch, score every utterance, summarize."""
+""":func:`evaluate`: read, batch, forward once per batch (the ONNX runtime: every exit streamed,
+:mod:`asr_ee.evaluation.streamed`), score every utterance, summarize."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from tqdm import tqdm
@@ -25,9 +27,28 @@ from asr_ee.models import EarlyExitEncoder
 __all__ = ["evaluate"]
 
 
+@contextlib.contextmanager
+def _exit_runner(encoder: Any, cfg: EvaluationConfig, device: torch.device, keep_hidden: bool
+                 ) -> Iterator[tuple[Any, Any, Callable[[list], list[list[torch.Tensor]]]]]:
+    """(timer with ``seconds`` per exit, hidden-state keeper with ``take``, forward of a batch) of
+    the torch encoder (hooks on its modules) or of the ONNX runtime (every exit streamed)."""
+    if getattr(encoder, "streams_numpy", False):
+        from asr_ee.evaluation.streamed import StreamedExits
+
+        exits = StreamedExits(encoder, cfg, keep_hidden)
+        yield exits, exits, exits.forward
+        return
+    warm_up(encoder, cfg)
+    with ExitTimer(encoder, device) as timer, ExitHidden(encoder, keep=keep_hidden) as hidden:
+        yield timer, hidden, lambda batch: forward_exits(encoder, batch, cfg)
+
+
 def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequence[Utterance],
              cfg: EvaluationConfig, lm: NgramLM | None = None, gate: ExitModel | None = None) -> EvaluationResult:
     """Evaluate every exit and every policy of ``cfg`` on ``utterances``.
+
+    ``encoder``: a torch encoder, or an ``OnnxEncoder`` (the exported graphs: ``cfg.attention`` must
+    be ``chunk``; features from its own front end, kaldi-native-fbank).
 
     ``lm`` (built for ``tokenizer``) is needed by, and only used by, the ``lm`` decoding; ``gate``
     (:func:`asr_ee.exits.gate.load_gate`) likewise by the ``gate`` criterion.
@@ -36,7 +57,9 @@ def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequen
     Results come back in input order.
     """
     device = torch.device(cfg.device)
-    encoder = encoder.eval().to(device)
+    streamed = getattr(encoder, "streams_numpy", False)
+    if not streamed:
+        encoder = encoder.eval().to(device)
     if ("lm" in cfg.decodings) != (lm is not None):
         raise ConfigError("the 'lm' decoding needs a language model, and a language model needs the 'lm' decoding")
     if lm is not None:
@@ -44,22 +67,22 @@ def evaluate(encoder: EarlyExitEncoder, tokenizer: Tokenizer, utterances: Sequen
     if ("gate" in cfg.criteria) != (gate is not None):
         raise ConfigError("the 'gate' criterion needs a trained gate, and a gate needs the 'gate' criterion")
     policies, decoder, clock = cfg.policies(encoder.num_exits), Decoder(tokenizer, cfg, lm), StageClock()
-    warm_up(encoder, cfg)
+    frontend = encoder.frontend if streamed else "lhotse"
     indexed = list(enumerate(utterances))
     # under the chunk mask an input ends as a stream's does: with the silence streams append
     tail_silence_ms = DEFAULT_TAIL_SILENCE_MS if cfg.attention == "chunk" else 0.0
     results: list[UtteranceResult] = []
     failed: list[Failure] = []
-    with ExitTimer(encoder, device) as timer, ExitHidden(encoder, keep=gate is not None) as hidden, \
+    with _exit_runner(encoder, cfg, device, gate is not None) as (timer, hidden, forward), \
             tqdm(total=len(indexed), disable=not cfg.progress, unit="utt", desc="evaluate") as bar:
         for start in range(0, len(indexed), cfg.window_utterances):
             t = time.perf_counter()
-            items, bad = read_features(indexed[start:start + cfg.window_utterances], tail_silence_ms)
+            items, bad = read_features(indexed[start:start + cfg.window_utterances], tail_silence_ms, frontend)
             t = clock.add("features", t)
             failed += bad
             bar.update(len(bad))
             for batch in duration_batches(items, cfg.batch_seconds):
-                outs = forward_exits(encoder, batch, cfg)
+                outs = forward(batch)
                 t = clock.add("encoder", t)
                 states = hidden.take([lps[0].size(0) for lps in outs])
                 results += [score_utterance(item.index, item.utterance, item.num_samples, exit_lps, policies, cfg,

@@ -7,6 +7,10 @@ default thresholds and sweeps, and the report's labels all read it. A new criter
 function and one :class:`CriterionSpec` entry here (a learned one adds its model's module).
 
 Shapes: T frames (of an utterance or a chunk), V vocabulary, D model dim. Log-posteriors are (T, V).
+
+Values are computed in numpy (imports no torch): the recognizer hands numpy posteriors from either
+backend (the torch encoder's outputs converted, the ONNX runtime's as they come), and evaluation's
+CPU tensors are read as numpy arrays without a copy, so both score every exit alike.
 """
 
 from __future__ import annotations
@@ -14,37 +18,47 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence
+
+import numpy as np
 
 from asr_ee.config import ConfigError
 
-if TYPE_CHECKING:  # torch is not imported here, so that command-line parsers can read the registry cheaply
-    import torch
-
 __all__ = ["ExitView", "CriterionSpec", "CRITERIA", "CRITERION_NAMES", "DEFAULT_THRESHOLDS", "DEFAULT_SWEEPS",
            "ExitCriterion", "ExitSelector", "ExitModel", "mean_normalized_entropy", "posterior_confidence",
-           "frame_argmax", "criterion_spec"]
+           "frame_argmax", "criterion_spec", "as_array"]
 
 
-def mean_normalized_entropy(log_probs: torch.Tensor) -> float:
+def as_array(x: Any) -> np.ndarray:
+    """A numpy view of posteriors or hidden states: numpy as is, a torch tensor without a copy
+    where it is a CPU float32 one."""
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu()
+        return (x.float() if x.is_floating_point() else x).numpy()
+    return np.asarray(x)
+
+
+def mean_normalized_entropy(log_probs: Any) -> float:
     """Mean over frames of the posterior entropy divided by log(V): 0 = certain, 1 = uniform."""
-    if log_probs.numel() == 0:
+    lp = as_array(log_probs)
+    if lp.size == 0:
         return 0.0
-    entropy = -(log_probs.exp() * log_probs).sum(-1)  # (T,)
-    return float(entropy.mean() / math.log(log_probs.size(-1)))
+    entropy = -(np.exp(lp) * lp).sum(-1)  # (T,)
+    return float(entropy.mean() / math.log(lp.shape[-1]))
 
 
-def posterior_confidence(log_probs: torch.Tensor, reduce: Literal["mean", "min"] = "mean") -> float:
+def posterior_confidence(log_probs: Any, reduce: Literal["mean", "min"] = "mean") -> float:
     """Mean (or minimum) over frames of the highest posterior probability."""
-    if log_probs.numel() == 0:
+    lp = as_array(log_probs)
+    if lp.size == 0:
         return 1.0
-    best = log_probs.max(-1).values.exp()  # (T,)
+    best = np.exp(lp.max(-1))  # (T,)
     return float(best.mean() if reduce == "mean" else best.min())
 
 
-def frame_argmax(log_probs: torch.Tensor) -> torch.Tensor:
+def frame_argmax(log_probs: Any) -> np.ndarray:
     """(T, V) -> (T,) best token per frame (blanks included): what patience compares."""
-    return log_probs.argmax(-1)
+    return as_array(log_probs).argmax(-1)
 
 
 @dataclass
@@ -52,15 +66,20 @@ class ExitView:
     """What a criterion sees of one exit on one chunk (or utterance).
 
     Attributes:
-        log_probs: (T, V) the exit's log-posteriors.
+        log_probs: (T, V) the exit's log-posteriors (numpy; a tensor given is read as numpy).
         hidden: (T, D) the encoder hidden states the exit head read; None where they are not kept.
     """
 
-    log_probs: torch.Tensor
-    hidden: torch.Tensor | None = None
+    log_probs: np.ndarray
+    hidden: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.log_probs = as_array(self.log_probs)
+        if self.hidden is not None:
+            self.hidden = as_array(self.hidden)
 
     @cached_property
-    def argmax(self) -> torch.Tensor:
+    def argmax(self) -> np.ndarray:
         """(T,) best token per frame."""
         return frame_argmax(self.log_probs)
 
@@ -175,7 +194,7 @@ class ExitCriterion:
     def spec(self) -> CriterionSpec:
         return CRITERIA[self.kind]
 
-    def value(self, log_probs: torch.Tensor, history: Sequence[ExitView], hidden: torch.Tensor | None = None,
+    def value(self, log_probs: Any, history: Sequence[ExitView], hidden: Any = None,
               model: ExitModel | None = None) -> float:
         """The criterion's score for this exit (entropy, confidence, agreeing-exit count, ...)."""
         return self.spec.value(ExitView(log_probs, hidden), history, model)
@@ -206,13 +225,13 @@ class ExitSelector:
         if self.criterion.spec.needs_model and self.model is None:
             raise ConfigError(f"criterion {self.criterion.kind!r} needs a trained model; none was given")
 
-    def __call__(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor | None = None) -> bool:
+    def __call__(self, exit_index: int, log_probs: Any, hidden: Any = None) -> bool:
         return self.decide(exit_index, log_probs, hidden)
 
-    def decide(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor | None = None) -> bool:
-        """log_probs: (T, V) or (1, T, V); hidden: (T, D) or (1, T, D) or None."""
-        view = ExitView(log_probs[0] if log_probs.dim() == 3 else log_probs,
-                        None if hidden is None else hidden[0] if hidden.dim() == 3 else hidden)
+    def decide(self, exit_index: int, log_probs: Any, hidden: Any = None) -> bool:
+        """log_probs: (T, V) or (1, T, V); hidden: (T, D) or (1, T, D) or None (numpy or tensors)."""
+        view = ExitView(log_probs[0] if log_probs.ndim == 3 else log_probs,
+                        None if hidden is None else hidden[0] if hidden.ndim == 3 else hidden)
         value = self.criterion.spec.value(view, self.history, self.model)
         self.values.append(value)
         self.history.append(view)

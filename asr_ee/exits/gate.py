@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from asr_ee.config import ConfigError
@@ -44,22 +45,25 @@ CALIBRATION_THRESHOLDS: tuple[float, ...] = tuple(sorted({round(i / 100, 2) for 
 
 
 def _stats(view: ExitView, blank_id: int) -> tuple[float, float, float, float]:
-    """Entropy (normalized), margin, blank share and lowest confidence of one exit on one chunk."""
+    """Entropy (normalized), margin, blank share and lowest confidence of one exit on one chunk
+    (numpy: the views hold numpy arrays, from either backend)."""
     lp = view.log_probs  # (T, V)
-    if lp.numel() == 0:
+    if lp.size == 0:
         return 0.0, 1.0, 1.0, 1.0
-    probs = lp.exp()
-    entropy = float(-(probs * lp).sum(-1).mean() / math.log(lp.size(-1)))
-    top2 = probs.topk(2, dim=-1).values  # (T, 2)
+    probs = np.exp(lp)
+    entropy = float(-(probs * lp).sum(-1).mean() / math.log(lp.shape[-1]))
+    top2 = -np.partition(-probs, 1, axis=-1)[:, :2]  # (T, 2), largest first
     margin = float((top2[:, 0] - top2[:, 1]).mean())
-    blank_share = float((view.argmax == blank_id).float().mean())
+    blank_share = float((view.argmax == blank_id).mean())
     return entropy, margin, blank_share, float(top2[:, 0].min())
 
 
 def _hidden_change(view: ExitView, previous: ExitView) -> float:
-    if view.hidden is None or previous.hidden is None or view.hidden.numel() == 0:
+    if view.hidden is None or previous.hidden is None or view.hidden.size == 0:
         return 0.0
-    cos = torch.nn.functional.cosine_similarity(view.hidden.float(), previous.hidden.float(), dim=-1)  # (T,)
+    a, b = view.hidden.astype(np.float32), previous.hidden.astype(np.float32)
+    norms = np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-8)
+    cos = (a * b).sum(-1) / norms  # (T,)
     return float((1.0 - cos).mean())
 
 
@@ -69,7 +73,7 @@ def gate_features(view: ExitView, history: Sequence[ExitView], blank_id: int) ->
     if history:
         previous = history[-1]
         p_entropy, p_margin, p_blank, _ = _stats(previous, blank_id)
-        agree = float((view.argmax == previous.argmax).float().mean()) if view.argmax.numel() else 1.0
+        agree = float((view.argmax == previous.argmax).mean()) if view.argmax.size else 1.0
         changes = [entropy - p_entropy, margin - p_margin, blank_share - p_blank, agree,
                    _hidden_change(view, previous)]
     else:

@@ -140,8 +140,7 @@ def _list_devices(env: Environment) -> int:
 def _start(args: argparse.Namespace, env: Environment) -> tuple[Session, PlainDisplay, Path | None] | int:
     """Source, recognizer, display and session ready to start, or an exit status."""
     from asr_ee.audio import AudioError
-    from asr_ee.checkpoint import CheckpointError
-    from asr_ee.config import ConfigError
+    from asr_ee.config import CheckpointError, ConfigError
 
     source: AudioSource | None = None
     try:  # the source first: a missing device is the likelier problem, and says so at once

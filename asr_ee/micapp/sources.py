@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from asr_ee.audio import load_audio
+from asr_ee.audio import read_audio
 from asr_ee.features import SAMPLE_RATE
 
 __all__ = ["InputEnded", "DeviceError", "AudioSource", "FileSource", "MicrophoneSource", "import_sounddevice",
@@ -68,7 +68,7 @@ class FileSource:
                  clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         if not speed > 0:
             raise ValueError(f"--speed must be positive, got {speed}")
-        self.samples = load_audio(path).numpy()  # (N,) at 16 kHz
+        self.samples = read_audio(path)  # (N,) at 16 kHz
         self.sample_rate = SAMPLE_RATE
         self.description = f"{path} at {speed:g}x real time"
         self.speed, self.block_s, self.clock, self.sleep = speed, block_s, clock, sleep

@@ -13,45 +13,13 @@ convolution. ``forward`` runs a whole (masked) sequence; ``infer`` runs one chun
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from asr_ee.models.state import LayerState  # shared with the runtime without torch
+
 __all__ = ["LayerState", "ConformerLayer", "rotary_tables"]
-
-
-@dataclass
-class LayerState:
-    """Streaming cache of one Conformer layer.
-
-    Attributes:
-        key: (B, H, P, Dh) rotated keys of the last P frames (P <= left context).
-        value: (B, H, P, Dh) values of the same frames.
-        conv: (B, D, K - 1) inputs of the depthwise convolution for the last K - 1 frames.
-    """
-
-    key: torch.Tensor
-    value: torch.Tensor
-    conv: torch.Tensor
-
-    @classmethod
-    def initial(cls, batch_size: int, d_model: int, num_heads: int, conv_kernel: int,
-                device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> "LayerState":
-        head_dim = d_model // num_heads
-        empty = torch.zeros(batch_size, num_heads, 0, head_dim, device=device, dtype=dtype)
-        return cls(key=empty, value=empty.clone(),
-                   conv=torch.zeros(batch_size, d_model, conv_kernel - 1, device=device, dtype=dtype))
-
-    @staticmethod
-    def stack(states: list["LayerState"]) -> "LayerState":
-        return LayerState(key=torch.cat([s.key for s in states]), value=torch.cat([s.value for s in states]),
-                          conv=torch.cat([s.conv for s in states]))
-
-    def unstack(self) -> list["LayerState"]:
-        return [LayerState(key=self.key[i:i + 1], value=self.value[i:i + 1], conv=self.conv[i:i + 1])
-                for i in range(self.key.size(0))]
 
 
 def rotary_tables(positions: torch.Tensor, head_dim: int) -> torch.Tensor:

@@ -19,144 +19,18 @@ known answers (``SkipPolicy``):
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
-from typing import Callable
-
 import torch
 from torch import nn
 
 from asr_ee.config import ConfigError
 from asr_ee.models.config import EncoderConfig
-from asr_ee.models.conformer import ConformerLayer, LayerState
+from asr_ee.models.conformer import ConformerLayer
 from asr_ee.models.masks import attention_mask
+from asr_ee.models.state import ChunkOutput, EncoderState, ExitDecision, PendingChunk, SkipPolicy  # torch-free
 from asr_ee.models.subsampling import Conv2dSubsampling
 
 __all__ = ["EarlyExitEncoder", "EncoderState", "PendingChunk", "SkipPolicy", "ChunkOutput",
            "ExitDecision"]
-
-# decide(exit_index, log_probs (B, C, V), hidden (B, C, D): what the exit head read) -> True to stop here
-ExitDecision = Callable[[int, torch.Tensor, torch.Tensor], bool]
-
-
-class SkipPolicy(str, enum.Enum):
-    COPY = "copy"
-    RECOMPUTE = "recompute"
-
-
-@dataclass
-class PendingChunk:
-    """A chunk that stopped before the last exit (kept for ``SkipPolicy.RECOMPUTE``).
-
-    Attributes:
-        hidden: (B, C, D) output of block ``next_block - 1``.
-        start: encoder frame index of its first frame.
-        next_block: first block not yet run on it.
-    """
-
-    hidden: torch.Tensor
-    start: int
-    next_block: int
-
-
-@dataclass
-class EncoderState:
-    """Everything a stream carries from one chunk to the next.
-
-    Attributes:
-        subsampling: (B, M, F) fbank frames not yet consumed by the subsampling.
-        layers: one :class:`LayerState` per Conformer layer.
-        branches: one :class:`LayerState` per parallel branch (Splitformer; in block order).
-        frames_done: encoder frames processed so far (the next chunk's first position).
-        pending: chunks kept for lazy recomputation, oldest first.
-    """
-
-    subsampling: torch.Tensor
-    layers: list[LayerState]
-    branches: list[LayerState]
-    frames_done: int = 0
-    pending: list[PendingChunk] = field(default_factory=list)
-
-    @classmethod
-    def initial(cls, cfg: EncoderConfig, batch_size: int = 1, device: torch.device | None = None) -> "EncoderState":
-        def layer() -> LayerState:
-            return LayerState.initial(batch_size, cfg.d_model, cfg.num_heads, cfg.conv_kernel, device)
-
-        return cls(subsampling=torch.zeros(batch_size, 0, cfg.num_mel_bins, device=device),
-                   layers=[layer() for _ in range(cfg.num_layers)],
-                   branches=[layer() for _ in cfg.resolved_split_exit_layers()])
-
-    @staticmethod
-    def stack(states: list["EncoderState"]) -> "EncoderState":
-        """Batch single-stream states that are at the same position with the same cache sizes and
-        the same pending chunks (``frames_done`` and the rotary positions are shared)."""
-        first = states[0]
-        signature = [(p.start, p.next_block) for p in first.pending]
-        for s in states[1:]:
-            if s.frames_done != first.frames_done or [(p.start, p.next_block) for p in s.pending] != signature:
-                raise ValueError("EncoderState.stack: states differ in position or pending chunks")
-        return EncoderState(
-            subsampling=torch.cat([s.subsampling for s in states]),
-            layers=[LayerState.stack([s.layers[i] for s in states]) for i in range(len(first.layers))],
-            branches=[LayerState.stack([s.branches[i] for s in states]) for i in range(len(first.branches))],
-            frames_done=first.frames_done,
-            pending=[PendingChunk(torch.cat([s.pending[j].hidden for s in states]), p.start, p.next_block)
-                     for j, p in enumerate(first.pending)])
-
-    def batch_key(self) -> tuple:
-        """Equal for states that :meth:`stack` can batch: same position, subsampling cache, attention
-        cache sizes and pending chunks."""
-        return (self.frames_done, self.subsampling.size(1), tuple(s.key.size(2) for s in self.layers),
-                tuple(s.key.size(2) for s in self.branches),
-                tuple((p.start, p.next_block, p.hidden.size(1)) for p in self.pending))
-
-    def catch_up(self, block: int, start: int, left_context_frames: int | None, chunk_frames: int,
-                 num_blocks: int, run: Callable[[PendingChunk], torch.Tensor]) -> float:
-        """``recompute``'s lazy catch-up, the same for every backend: drop the kept chunks that fell
-        out of the attention window (before ``start - left_context_frames``), run block ``block`` on
-        those waiting for it (``run(chunk)`` gives the block's output), retire the ones through the
-        last block; returns the work done in chunks' worth of frames."""
-        if left_context_frames is not None:
-            self.pending = [p for p in self.pending if p.start + p.hidden.size(1) > start - left_context_frames]
-        work = 0.0
-        for p in self.pending:
-            if p.next_block == block:
-                p.hidden, p.next_block = run(p), p.next_block + 1
-                work += p.hidden.size(1) / max(p.hidden.size(1), chunk_frames)
-        self.pending = [p for p in self.pending if p.next_block < num_blocks]
-        return work
-
-    def unstack(self) -> list["EncoderState"]:
-        layers = [s.unstack() for s in self.layers]
-        branches = [s.unstack() for s in self.branches]
-        return [EncoderState(subsampling=self.subsampling[i:i + 1], layers=[l[i] for l in layers],
-                             branches=[b[i] for b in branches], frames_done=self.frames_done,
-                             pending=[PendingChunk(p.hidden[i:i + 1], p.start, p.next_block) for p in self.pending])
-                for i in range(self.subsampling.size(0))]
-
-    def memory_bytes(self) -> int:
-        tensors = [self.subsampling] + [p.hidden for p in self.pending]
-        for s in self.layers + self.branches:
-            tensors += [s.key, s.value, s.conv]
-        return sum(t.numel() * t.element_size() for t in tensors)
-
-
-@dataclass
-class ChunkOutput:
-    """Result of :meth:`EarlyExitEncoder.infer` for one chunk.
-
-    Attributes:
-        log_probs: (B, C, V) CTC log-posteriors of the exit the chunk stopped at (C may be 0).
-        exit_index: index into ``exit_layers`` of that exit (-1 when no frame was produced).
-        blocks_run: blocks evaluated for this chunk, including lazy recomputation of earlier chunks,
-            in units of chunk-blocks (a catch-up of one earlier chunk through one block counts 1).
-        state: the new state.
-    """
-
-    log_probs: torch.Tensor
-    exit_index: int
-    blocks_run: float
-    state: EncoderState
 
 
 class EarlyExitEncoder(nn.Module):

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asr_ee.models.config import EncoderConfig
-from asr_ee.models.encoder import SkipPolicy
-from asr_ee.models.subsampling import ENCODER_FRAMES_PER_SECOND
+from asr_ee.models.frames import ENCODER_FRAMES_PER_SECOND
+from asr_ee.models.state import SkipPolicy
 
 __all__ = ["ExitCost", "exit_costs", "ChunkCost", "ENCODER_FRAMES_PER_SECOND"]
 

@@ -10,21 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from asr_ee.models.frames import (ENCODER_FRAMES_PER_SECOND, FBANK_FRAMES_PER_SECOND, FIRST_CHUNK_EXTRA,
+                                  MIN_INPUT_FRAMES, RIGHT_CONTEXT, STRIDE, chunk_input_frames)
+
 __all__ = ["Conv2dSubsampling", "subsampled_lengths", "chunk_input_frames", "MIN_INPUT_FRAMES",
-           "FIRST_CHUNK_EXTRA", "STRIDE", "ENCODER_FRAMES_PER_SECOND"]
-
-RIGHT_CONTEXT = 6  # input frames after 4t that output frame t needs
-STRIDE = 4  # fbank frames per encoder frame
-MIN_INPUT_FRAMES = RIGHT_CONTEXT + 1             # fbank frames the first encoder frame needs
-FIRST_CHUNK_EXTRA = RIGHT_CONTEXT + 1 - STRIDE   # a stream's first chunk needs 4C + 3 frames
-FBANK_FRAMES_PER_SECOND = 100.0  # 10 ms frame shift (asr_ee.features)
-ENCODER_FRAMES_PER_SECOND = FBANK_FRAMES_PER_SECOND / STRIDE  # 25: 40 ms encoder frames
-
-
-def chunk_input_frames(chunk_frames: int, *, first: bool) -> int:
-    """Fbank frames a stream feeds for one chunk of ``chunk_frames`` encoder frames: ``4 C``, plus
-    the right context the subsampling holds back for the stream's first chunk."""
-    return STRIDE * chunk_frames + (FIRST_CHUNK_EXTRA if first else 0)
+           "FIRST_CHUNK_EXTRA", "STRIDE", "RIGHT_CONTEXT", "FBANK_FRAMES_PER_SECOND", "ENCODER_FRAMES_PER_SECOND"]
 
 
 def subsampled_lengths(lengths: torch.Tensor) -> torch.Tensor:

@@ -8,32 +8,33 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import torch
+import numpy as np
 
+from asr_ee.audio import as_mono_float32
 from asr_ee.streaming.recognizer import Recognizer
 from asr_ee.streaming.stream import RecognitionResult
 
 __all__ = ["run_blocks"]
 
 
-def run_blocks(recognizer: Recognizer, blocks: Iterable[torch.Tensor], *, sample_rate: int,
+def run_blocks(recognizer: Recognizer, blocks: Iterable[np.ndarray], *, sample_rate: int,
                piece_s: float = 0.1, reset_at_endpoints: bool = True) -> RecognitionResult:
     """The result of one stream fed ``blocks`` ((N,) float32 each, at ``sample_rate``) in pieces of
-    ``piece_s`` seconds; equal to ``run_stream`` on the blocks joined."""
+    ``piece_s`` seconds; equal to ``run_stream`` on the blocks joined (numpy; tensors are read as numpy)."""
     if piece_s <= 0:
         raise ValueError(f"piece_s must be positive, got {piece_s}")
     piece = max(1, round(piece_s * sample_rate))
     stream = recognizer.create_stream()
-    pending = torch.zeros(0)
+    pending = np.zeros(0, np.float32)
     source = iter(blocks)
     while True:
         while not recognizer.is_ready(stream) and not stream.finished:
-            while pending.numel() < piece:
+            while pending.size < piece:
                 block = next(source, None)
                 if block is None:
                     break
-                pending = torch.cat([pending, block])
-            if pending.numel() == 0:
+                pending = np.concatenate([pending, as_mono_float32(block)])
+            if pending.size == 0:
                 stream.input_finished()
                 break
             stream.accept_waveform(sample_rate, pending[:piece])

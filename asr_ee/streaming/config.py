@@ -17,7 +17,7 @@ from asr_ee.config import ConfigError, from_dict, to_dict
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
 from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion
 from asr_ee.features import DEFAULT_TAIL_SILENCE_MS
-from asr_ee.models.encoder import SkipPolicy
+from asr_ee.models.state import SkipPolicy
 
 __all__ = ["EndpointRule", "EndpointConfig", "ControllerConfig", "StreamingConfig", "DEFAULT_SKIP_POLICY"]
 

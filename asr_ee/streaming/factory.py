@@ -10,6 +10,11 @@ Settings come in three layers, each overriding the one before:
 3. what the caller sets: ``settings`` (StreamingConfig keys, e.g. from a YAML file), then
    ``criterion``/``threshold``, ``lm`` and ``threads``.
 
+The backend (``torch`` or ``onnx``, :mod:`asr_ee.runtime.backend`) follows the model: a model
+file runs in torch, a folder written by ``asr-ee export`` on onnxruntime, and the shipped model
+(``model`` None) in its ONNX export when onnxruntime is installed. Nothing here imports torch
+unless the torch backend is chosen.
+
 Units: ``max_exit_layer`` and the ``fixed`` criterion's ``threshold`` given here are both layer
 numbers (an exit's layer); inside StreamingConfig (and in a model file's defaults or a ``--config``
 file) the ``fixed`` threshold stays the exit index the criterion reads.
@@ -21,11 +26,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import torch
-
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import DEFAULT_THRESHOLDS
-from asr_ee.pretrained import DEFAULT_MODEL, Pretrained, load_pretrained
+from asr_ee.pretrained import DEFAULT_MODEL, Pretrained
+from asr_ee.runtime.backend import load_model_for_backend
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.recognizer import Recognizer
 
@@ -63,7 +67,21 @@ def _defaults_of(info: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def model_file_defaults(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """A model file's path (None: the shipped model) and its defaults, read without building the model."""
+    """A model file's or exported folder's path (None: the shipped model file) and its defaults,
+    read without building the model (the shipped model's from its ONNX export where there is one:
+    the same defaults, read without torch)."""
+    from asr_ee.runtime.backend import shipped_onnx_dir
+    from asr_ee.runtime.onnx_encoder import is_onnx_model_dir
+
+    folder = Path(path) if path is not None else shipped_onnx_dir()
+    if is_onnx_model_dir(folder):
+        import json
+
+        from asr_ee.export.format import METADATA_FILE
+
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+        return Path(path) if path is not None else DEFAULT_MODEL, \
+            _defaults_of({DEFAULTS_KEY: metadata.get("streaming_defaults") or None})
     from asr_ee.checkpoint import load_checkpoint
 
     path = Path(path) if path is not None else DEFAULT_MODEL
@@ -144,8 +162,9 @@ def build_recognizer(model: str | Path | Pretrained | None = None, *, settings: 
                      lm: str | Path | bool | None = None, threads: int | None = None,
                      recognizer_class: type[Recognizer] = Recognizer,
                      clock: Callable[[], float] | None = None,
-                     cpu_load: Callable[[], float] | None = None) -> Recognizer:
-    """The recognizer for ``model`` (a path, a loaded model, or None for the shipped one).
+                     cpu_load: Callable[[], float] | None = None, backend: str | None = None) -> Recognizer:
+    """The recognizer for ``model`` (a model file, an exported folder, a loaded model, or None for
+    the shipped one).
 
     Args:
         settings: StreamingConfig keys the caller chose; they override the model's defaults.
@@ -153,13 +172,17 @@ def build_recognizer(model: str | Path | Pretrained | None = None, *, settings: 
         threshold: its threshold (a layer number for ``fixed``); alone, it changes the current
             criterion's.
         lm: a language model file, False for none, None for the model's default.
-        threads: torch intra-op threads (None: leave as is).
+        threads: intra-op threads of torch or of onnxruntime (None: torch's as they are, one for onnxruntime).
         recognizer_class: what to build (a subclass of :class:`Recognizer`).
         clock, cpu_load: passed to the recognizer (tests pass fakes).
+        backend: ``torch``, ``onnx`` or None (as the model says; see the module docstring).
     """
-    if threads is not None:
+    pretrained = model if isinstance(model, Pretrained) else \
+        load_model_for_backend(model, backend, threads=threads or 1)
+    if threads is not None and not getattr(pretrained.encoder, "streams_numpy", False):
+        import torch  # the torch backend: its intra-op threads
+
         torch.set_num_threads(max(1, threads))
-    pretrained = model if isinstance(model, Pretrained) else load_pretrained(model)
     defaults = model_defaults(pretrained)
     settings = dict(settings or {})
     config = streaming_config(list(pretrained.encoder.cfg.exit_layers), defaults=defaults, settings=settings,

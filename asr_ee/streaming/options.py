@@ -26,10 +26,11 @@ OPTION_KEYS = ("chunk_frames", "left_context_chunks", "skip_policy", "max_exit_l
 def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The model and streaming options :func:`recognizer_from_args` reads. Unset options take the
     model's own defaults (stored in its file), then StreamingConfig's."""
-    p.add_argument("--model", help="exported model or checkpoint (default: the shipped model); with "
-                                   "--backend onnx, a folder written by `asr-ee export`")
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="run the encoder in torch or on onnxruntime (default torch)")
+    p.add_argument("--model", help="model file or checkpoint (torch), or a folder written by `asr-ee export` "
+                                   "(onnx) (default: the shipped model)")
+    p.add_argument("--backend", choices=["torch", "onnx"],
+                   help="run the encoder in torch or on onnxruntime (default: as --model is; the shipped model "
+                        "on onnxruntime when it is installed)")
     p.add_argument("--config", help="YAML file of StreamingConfig keys (options below override it)")
     p.add_argument("--chunk-frames", type=int, help="encoder frames (40 ms) per chunk (default 8)")
     p.add_argument("--left-context-chunks", type=int, help="chunks of attention cache (default 4)")
@@ -51,7 +52,7 @@ def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGrou
     p.add_argument("--length-bonus", type=float, help="per-token bonus with the LM")
     p.add_argument("--no-controller", action="store_true", help="no compute-load cap (criterion only)")
     p.add_argument("--no-endpoint", action="store_true", help="one segment per input")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads of torch or onnxruntime (default 1)")
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -90,13 +91,13 @@ def recognizer_from_args(args: argparse.Namespace, *, extra_settings: dict[str, 
     for key, value in (extra_settings or {}).items():
         settings.setdefault(key, value)
     lm: str | bool | None = False if args.no_lm else args.lm
-    model: Any = args.model
-    if getattr(args, "backend", "torch") != "torch":
-        from asr_ee.runtime import load_model_for_backend
+    from asr_ee.runtime.backend import resolve_backend
 
-        model = load_model_for_backend(args.model, args.backend, threads=args.threads)
+    backend, model, note = resolve_backend(args.model, getattr(args, "backend", None))
+    if note:
+        print(note, file=sys.stderr)
     return build_recognizer(model, settings=settings, criterion=args.criterion, threshold=args.threshold,
-                            lm=lm, threads=args.threads, **kwargs)
+                            lm=lm, threads=args.threads, backend=backend, **kwargs)
 
 
 class HelpWithModelDefaults(argparse.Action):

@@ -20,6 +20,10 @@ the first exit whose posteriors satisfy it; the CTC decoder takes that exit's po
 Several ready streams are decoded in one ``infer`` call when their states stack (same position,
 same cache sizes, same cap); each stream still decodes the posteriors of the first exit its own
 criterion accepted (the batch runs as deep as its deepest member needs).
+
+Everything here works on numpy arrays and imports no torch: the encoder is the backend's
+(:func:`asr_ee.runtime.backend.streaming_encoder`: eager torch behind numpy, or the ONNX runtime),
+so the criteria, the controller, endpointing, decoding and the trace are one code for both.
 """
 
 from __future__ import annotations
@@ -28,18 +32,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
-import torch
+import numpy as np
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.align import TopKPosteriors, align_tokens
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
 from asr_ee.exits.criteria import ExitCriterion, ExitModel, ExitSelector
-from asr_ee.exits.gate import gate_path, load_gate
-from asr_ee.models.encoder import EncoderState
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
-from asr_ee.runtime.backend import StreamingEncoder
+from asr_ee.runtime.backend import StreamingEncoder, streaming_encoder
 from asr_ee.streaming.budget import threshold_ladder
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import CpuLoadMonitor, LoadController, LoadReading
@@ -57,9 +59,9 @@ class _BatchDecision:
     stream has accepted an exit. Keeps each stream's first accepted exit and its posteriors."""
 
     selectors: list[ExitSelector]
-    accepted: dict[int, tuple[int, torch.Tensor]] = field(default_factory=dict)
+    accepted: dict[int, tuple[int, np.ndarray]] = field(default_factory=dict)
 
-    def __call__(self, exit_index: int, log_probs: torch.Tensor, hidden: torch.Tensor) -> bool:
+    def __call__(self, exit_index: int, log_probs: np.ndarray, hidden: np.ndarray) -> bool:
         for i, selector in enumerate(self.selectors):
             if i not in self.accepted and selector.decide(exit_index, log_probs[i:i + 1], hidden[i:i + 1]):
                 self.accepted[i] = (exit_index, log_probs[i:i + 1])
@@ -81,7 +83,8 @@ class Recognizer:
     """Holds the model and the settings; no per-utterance state.
 
     Args:
-        pretrained: model and tokenizer (:func:`asr_ee.pretrained.load_pretrained`).
+        pretrained: model and tokenizer (:func:`asr_ee.pretrained.load_pretrained`, or an exported
+            folder: :func:`asr_ee.runtime.load_model_for_backend`).
         config: streaming settings.
         clock: seconds, monotonic (``time.perf_counter``); tests pass a fake one.
         cpu_load: callable giving the CPU load of other processes, 0..1 (default: psutil).
@@ -96,10 +99,8 @@ class Recognizer:
                  gate: ExitModel | None = None) -> None:
         self.pretrained = pretrained
         self.lm = lm
-        # the backend's encoder: eager torch, or exported graphs on onnxruntime (asr_ee.runtime)
-        self.encoder: StreamingEncoder = pretrained.encoder
-        if isinstance(self.encoder, torch.nn.Module):
-            self.encoder.eval()
+        # the backend's encoder behind numpy: eager torch, or exported graphs on onnxruntime (asr_ee.runtime)
+        self.encoder: StreamingEncoder = streaming_encoder(pretrained.encoder)
         self.tokenizer = pretrained.tokenizer
         self.config = config or StreamingConfig()
         self.clock = clock
@@ -115,8 +116,9 @@ class Recognizer:
         self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
         self.gate = gate
         if gate is None and self.config.criterion is not None and self.config.criterion.spec.needs_model:
-            self.gate = load_gate(gate_path(pretrained.path),
-                                  self.encoder if isinstance(self.encoder, torch.nn.Module) else None)
+            from asr_ee.exits.gate import gate_path, load_gate  # the gate file is a torch file
+
+            self.gate = load_gate(gate_path(pretrained.path), getattr(self.encoder, "module", None))
         self.controller, self.thresholds = self._load_controller()
         if cpu_load is None:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
@@ -147,7 +149,7 @@ class Recognizer:
     # ------------------------------------------------------------------ streams
     def create_stream(self) -> Stream:
         return Stream(config=self.config, encoder_state=self.encoder.initial_state(1),
-                      decoder=self._new_decoder(),
+                      decoder=self._new_decoder(), frontend=self.encoder.frontend,
                       controller_state=None if self.controller is None else self.controller.initial_state(),
                       created_at=self.clock())
 
@@ -212,9 +214,9 @@ class Recognizer:
     def _run_group(self, group: list[_Planned]) -> tuple[float, float, list[tuple[Stream, int]]]:
         """Run one batch; returns its start and end time and the streams that got frames."""
         streams = [p.stream for p in group]
-        feats = torch.stack([s.take_feats(group[0].feed_frames) for s in streams])  # (B, N, F)
+        feats = np.stack([s.take_feats(group[0].feed_frames) for s in streams])  # (B, N, F)
         state = streams[0].encoder_state if len(streams) == 1 else \
-            EncoderState.stack([s.encoder_state for s in streams])
+            type(streams[0].encoder_state).stack([s.encoder_state for s in streams])
         decision = None if self.config.criterion is None else \
             _BatchDecision([ExitSelector(p.criterion, self.gate) for p in group])
         start = self.clock()
@@ -222,7 +224,7 @@ class Recognizer:
                                  decide=decision, max_exit=group[0].cap, skip_policy=self.config.skip_policy)
         for stream, new_state in zip(streams, [out.state] if len(streams) == 1 else out.state.unstack()):
             stream.encoder_state = new_state
-        frames = out.log_probs.size(1)
+        frames = out.log_probs.shape[1]
         if frames == 0:
             return start, self.clock(), []  # the input's last few fbank frames made no encoder frame
         chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
@@ -244,8 +246,8 @@ class Recognizer:
             return self.config.beam
         return max(1, round(self.config.beam * (cap + 1) / (self.top + 1)))
 
-    def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: torch.Tensor,
-                     decision: _BatchDecision | None) -> tuple[int, torch.Tensor, float | None]:
+    def _chosen_exit(self, i: int, batch_exit: int, batch_log_probs: np.ndarray,
+                     decision: _BatchDecision | None) -> tuple[int, np.ndarray, float | None]:
         """Stream ``i``'s exit, posteriors (1, C, V) and criterion value: its first accepted exit,
         else the batch's (the cap), where the criterion is evaluated for the trace."""
         if decision is None:

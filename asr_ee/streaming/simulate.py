@@ -17,7 +17,7 @@ import math
 import time
 from typing import Callable
 
-import torch
+from typing import Any
 
 from asr_ee.streaming.recognizer import Recognizer
 from asr_ee.streaming.stream import RecognitionResult, Stream
@@ -25,10 +25,10 @@ from asr_ee.streaming.stream import RecognitionResult, Stream
 __all__ = ["run_streams", "run_stream"]
 
 
-def _deliver(stream: Stream, signal: torch.Tensor, sample_rate: int, start: int, end: int) -> int:
+def _deliver(stream: Stream, signal: Any, sample_rate: int, start: int, end: int) -> int:
     if end > start:
         stream.accept_waveform(sample_rate, signal[start:end])
-    if end >= signal.numel():
+    if end >= len(signal):
         stream.input_finished()
     return end
 
@@ -47,11 +47,12 @@ def _decode_ready(recognizer: Recognizer, streams: list[Stream], reset_at_endpoi
     return True
 
 
-def run_streams(recognizer: Recognizer, signals: list[torch.Tensor], *, sample_rate: int = 16000,
+def run_streams(recognizer: Recognizer, signals: list[Any], *, sample_rate: int = 16000,
                 realtime: bool = False, piece_s: float = 0.1, reset_at_endpoints: bool = True, batch: bool = True,
                 clock: Callable[[], float] = time.perf_counter,
                 sleep: Callable[[float], None] = time.sleep) -> list[RecognitionResult]:
-    """Recognize ``signals`` (each (N,) at ``sample_rate``); returns one result per signal.
+    """Recognize ``signals`` (each (N,) at ``sample_rate``: numpy arrays or tensors); returns one
+    result per signal.
 
     ``batch=False`` decodes the streams one by one (independent devices sharing a CPU) instead of
     stacking them into one ``infer`` call.
@@ -67,11 +68,11 @@ def run_streams(recognizer: Recognizer, signals: list[torch.Tensor], *, sample_r
             pieces_arrived = math.floor((clock() - start) / piece_s + 1e-9)
             for i, (stream, signal) in enumerate(zip(streams, signals)):
                 if not stream.finished:
-                    fed[i] = _deliver(stream, signal, sample_rate, fed[i], min(signal.numel(), pieces_arrived * piece))
+                    fed[i] = _deliver(stream, signal, sample_rate, fed[i], min(len(signal), pieces_arrived * piece))
         else:
             for i, (stream, signal) in enumerate(zip(streams, signals)):
                 while not stream.finished and not recognizer.is_ready(stream):
-                    fed[i] = _deliver(stream, signal, sample_rate, fed[i], min(signal.numel(), fed[i] + piece))
+                    fed[i] = _deliver(stream, signal, sample_rate, fed[i], min(len(signal), fed[i] + piece))
         if _decode_ready(recognizer, streams, reset_at_endpoints, batch) or not realtime:
             continue
         if all(s.finished for s in streams):
@@ -84,6 +85,6 @@ def run_streams(recognizer: Recognizer, signals: list[torch.Tensor], *, sample_r
     return [recognizer.result(s) for s in streams]
 
 
-def run_stream(recognizer: Recognizer, signal: torch.Tensor, **kwargs) -> RecognitionResult:
+def run_stream(recognizer: Recognizer, signal: Any, **kwargs) -> RecognitionResult:
     """:func:`run_streams` for one signal."""
     return run_streams(recognizer, [signal], **kwargs)[0]

@@ -4,7 +4,8 @@ A :class:`Stream` holds everything that belongs to one input (sherpa-onnx's ``On
 resampler and fbank front end, the fbank frames not yet fed to the encoder, the encoder state, the
 CTC decoder of the current segment, the finished segments, the controller state and the per-chunk
 trace. The :class:`~asr_ee.streaming.recognizer.Recognizer` holds the model and settings and drives
-streams; a stream never touches the model.
+streams; a stream never touches the model. Samples and features are numpy arrays (no torch): the
+front end is the one the encoder's backend streams with (:mod:`asr_ee.streaming.frontend`).
 
 Feeding rule (exact streaming, see ``EarlyExitEncoder.infer``): the first chunk takes
 ``4 * C + 3`` fbank frames, every later chunk ``4 * C``, the last one whatever is left once the
@@ -15,25 +16,24 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
-import torch
 
 from asr_ee.audio import as_mono_float32
 from asr_ee.decoding.align import TopKPosteriors
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
-from asr_ee.features import NUM_MEL_BINS, SAMPLE_RATE, StreamingFbank, num_frames, tail_silence
-from asr_ee.models.encoder import EncoderState
-from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
-from asr_ee.models.subsampling import MIN_INPUT_FRAMES, chunk_input_frames
+from asr_ee.features import SAMPLE_RATE, num_frames
+from asr_ee.models.frames import ENCODER_FRAMES_PER_SECOND, MIN_INPUT_FRAMES, chunk_input_frames
+from asr_ee.models.state import EncoderState
 from asr_ee.streaming.config import StreamingConfig
 from asr_ee.streaming.controller import ControllerState
+from asr_ee.streaming.frontend import Fbank, empty_frames, make_fbank, tail_silence
 from asr_ee.streaming.resample import StreamingResampler
 
 __all__ = ["ChunkRecord", "Word", "Segment", "RecognitionResult", "Stream", "Samples"]
 
-Samples = Union[np.ndarray, torch.Tensor, Sequence[float]]
+Samples = Union[np.ndarray, Sequence[float], Any]  # numpy, a CPU torch tensor, a list
 Decoder = Union[GreedyStreamDecoder, BeamStreamDecoder]
 
 _MS_PER_FRAME = 1000.0 / ENCODER_FRAMES_PER_SECOND
@@ -135,6 +135,7 @@ class Stream:
         segment_start_frame: encoder frame where the current segment began.
         finished: :meth:`input_finished` was called.
         posteriors: the current segment's decoded posteriors (top k a frame), for word timings.
+        frontend: the fbank front end (:data:`asr_ee.streaming.frontend.FRONT_ENDS`).
     """
 
     config: StreamingConfig
@@ -150,12 +151,15 @@ class Stream:
     segment_start_frame: int = 0
     finished: bool = False
     posteriors: TopKPosteriors = field(default_factory=TopKPosteriors)
-    _fbank: StreamingFbank = field(default_factory=StreamingFbank)
+    frontend: str = "lhotse"
+    _fbank: Fbank | None = None
     _resampler: StreamingResampler | None = None
-    _feats: torch.Tensor = field(default_factory=lambda: torch.zeros(0, NUM_MEL_BINS))  # (M, F)
+    _feats: np.ndarray = field(default_factory=empty_frames)  # (M, F)
 
     def __post_init__(self) -> None:
         self.trace = deque(self.trace, maxlen=self.config.max_trace_chunks)
+        if self._fbank is None:
+            self._fbank = make_fbank(self.frontend)
 
     # ------------------------------------------------------------------ input
     def accept_waveform(self, sample_rate: int, samples: Samples) -> None:
@@ -193,27 +197,27 @@ class Stream:
             # too short for one encoder frame (and for lhotse's mirrored padding): nothing to decode
             self._feats = self._feats[:0]
             return
-        silence = tail_silence(self.config.tail_silence_ms)
-        self._feats = torch.cat([self._feats, self._fbank.accept(silence), self._fbank.finish()])
+        silence = tail_silence(self.frontend, self.config.tail_silence_ms)
+        self._feats = np.concatenate([self._feats, self._fbank.accept(silence), self._fbank.finish()])
 
-    def _push(self, samples: torch.Tensor) -> None:
-        if samples.numel() == 0:
+    def _push(self, samples: np.ndarray) -> None:
+        if samples.size == 0:
             return
-        self.samples_received += samples.numel()
-        self._feats = torch.cat([self._feats, self._fbank.accept(samples)])
+        self.samples_received += samples.size
+        self._feats = np.concatenate([self._feats, self._fbank.accept(samples)])
 
     # ------------------------------------------------------------------ what the recognizer uses
     def next_feed_frames(self) -> int | None:
         """Fbank frames the next chunk takes, or None when no chunk is ready."""
         needed = chunk_input_frames(self.config.chunk_frames, first=self.feats_fed == 0)
-        available = self._feats.size(0)
+        available = self._feats.shape[0]
         if available >= needed:
             return needed
         if self.finished and available > 0:
             return available
         return None
 
-    def take_feats(self, count: int) -> torch.Tensor:
+    def take_feats(self, count: int) -> np.ndarray:
         """Remove and return the next ``count`` fbank frames (count, F)."""
         feats, self._feats = self._feats[:count], self._feats[count:]
         self.feats_fed += count
@@ -231,12 +235,12 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        return self.finished and self._feats.size(0) == 0
+        return self.finished and self._feats.shape[0] == 0
 
     def buffer_bytes(self) -> int:
         """Memory of the carried state: encoder caches, buffered features and samples, decoder
         hypotheses (outputs, the finished text and the trace, are not counted)."""
-        total = self.encoder_state.memory_bytes() + self._feats.numel() * self._feats.element_size()
+        total = self.encoder_state.memory_bytes() + self._feats.nbytes
         total += self.posteriors.nbytes()
         if self._resampler is not None:
             total += 4 * self._resampler.buffered_samples

@@ -1,17 +1,21 @@
 """``asr-ee export`` on a model file, and the ONNX backend behind the same recognizer: same text,
-same exits chunk by chunk as torch (fp32); int8 within the tolerance the issue sets."""
+same exits chunk by chunk as torch (fp32) on the same features (the ONNX model loaded with the
+``lhotse`` front end; its own, kaldi-native-fbank, is compared in test_runtime_no_torch.py); int8
+within the tolerance the issue sets."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from asr_ee.cli import main
 from asr_ee.pretrained import load_pretrained
 from asr_ee.runtime import load_model_for_backend
+from asr_ee.runtime.onnx_encoder import load_onnx_model
 from asr_ee.streaming.factory import build_recognizer
 from export_helpers import synthetic_speech
 
@@ -45,7 +49,7 @@ def test_onnx_backend_transcribes_as_torch(onnx_dir: Path, model_file: Path, ski
     """The model's shipped defaults (entropy criterion, exit ceiling 3) travel in model.json."""
     settings = {"chunk_frames": 4, "left_context_chunks": 2, "controller": None, "skip_policy": skip_policy}
     torch_rec = build_recognizer(load_model_for_backend(model_file, "torch"), settings=settings, lm=False)
-    onnx_rec = build_recognizer(load_model_for_backend(onnx_dir, "onnx"), settings=settings, lm=False)
+    onnx_rec = build_recognizer(load_onnx_model(onnx_dir, frontend="lhotse"), settings=settings, lm=False)
     assert onnx_rec.config == torch_rec.config and onnx_rec.config.max_exit_layer == 3
     samples = synthetic_speech(3.0)
     want, got = _transcribe(torch_rec, samples), _transcribe(onnx_rec, samples)
@@ -72,7 +76,7 @@ def test_batched_onnx_streams_as_torch(onnx_dir: Path, model_file: Path) -> None
     audio = [synthetic_speech(2.0, seed=s) for s in (1, 2, 3)]
     want = _decode_batched(build_recognizer(load_model_for_backend(model_file, "torch"), settings=settings,
                                             lm=False), audio)
-    got = _decode_batched(build_recognizer(load_model_for_backend(onnx_dir, "onnx"), settings=settings,
+    got = _decode_batched(build_recognizer(load_onnx_model(onnx_dir, frontend="lhotse"), settings=settings,
                                            lm=False), audio)
     for mine, theirs in zip(got, want):
         assert mine.tokens == theirs.tokens and mine.text == theirs.text
@@ -89,15 +93,15 @@ def test_int8_agrees_with_fp32(model_file: Path, onnx_dir: Path, tmp_path: Path)
     assert main(["export", "--model", str(model_file), "--output", str(out), "--int8"]) == 0
     assert json.loads((out / "model.json").read_text())["int8"] is True
     assert (out / "block1.onnx").stat().st_size < (onnx_dir / "block1.onnx").stat().st_size
-    feats = torch.from_numpy(make_fbank().extract(synthetic_speech(4.0, seed=3).numpy(), 16000))[None]
+    feats = make_fbank().extract(synthetic_speech(4.0, seed=3).numpy(), 16000)[None]
     fp32, int8 = OnnxEncoder(onnx_dir), OnnxEncoder(out)
     states = [fp32.initial_state(1), int8.initial_state(1)]
     want, got = [], []
-    for start in range(0, feats.size(1), 16):
+    for start in range(0, feats.shape[1], 16):
         chunk = feats[:, start:start + 16]
         want.append(fp32.infer(chunk, states[0], left_context_frames=8, skip_policy="copy").log_probs[0])
         got.append(int8.infer(chunk, states[1], left_context_frames=8, skip_policy="copy").log_probs[0])
-    want_t, got_t = torch.cat(want), torch.cat(got)
+    want_t, got_t = torch.from_numpy(np.concatenate(want)), torch.from_numpy(np.concatenate(got))
     assert want_t.size(0) == 99
     agreement = (want_t.argmax(-1) == got_t.argmax(-1)).float().mean().item()
     assert agreement >= 0.9, agreement
@@ -116,9 +120,10 @@ def test_onnx_backend_needs_a_folder(tmp_path: Path) -> None:
 
 def test_both_backends_offer_the_recognizer_surface(onnx_dir: Path, model_file: Path) -> None:
     from asr_ee.runtime import StreamingEncoder
+    from asr_ee.runtime.backend import streaming_encoder
 
     for backend, model in (("torch", model_file), ("onnx", onnx_dir)):
-        encoder = load_model_for_backend(model, backend).encoder
+        encoder = streaming_encoder(load_model_for_backend(model, backend).encoder)
         assert isinstance(encoder, StreamingEncoder), backend
         assert encoder.num_exits == 4 and list(encoder.cfg.exit_layers) == [1, 2, 3, 4]
 

@@ -1,10 +1,12 @@
 """The exported graphs stream exactly as the torch model does: chunk by chunk with carried state,
-per exit, under both skip policies, with varying exits and batched streams (fp32, within 1e-4)."""
+per exit, under both skip policies, with varying exits and batched streams (fp32, within 1e-4).
+The ONNX encoder takes and returns numpy arrays; its state holds numpy arrays."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +16,11 @@ from export_helpers import ARCHS
 
 TOL = 1e-4
 CHUNK, LEFT = 4, 8  # encoder frames; the cache is trimmed after two chunks
+
+
+def _t(array: np.ndarray) -> torch.Tensor:
+    assert isinstance(array, np.ndarray)  # the runtime's arrays are numpy, never tensors
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _chunks(feats: torch.Tensor) -> list[torch.Tensor]:
@@ -36,20 +43,20 @@ def _stream_both(encoder, onnx: OnnxEncoder, feats: torch.Tensor, policy: SkipPo
         decide = None if exit_of_chunk is None else (lambda b, lp, h, c=c: b >= exit_of_chunk(c))
         ref = encoder.infer(chunk, ref_state, left_context_frames=LEFT, decide=decide, max_exit=max_exit,
                             skip_policy=policy)
-        got = onnx.infer(chunk, got_state, left_context_frames=LEFT, decide=decide, max_exit=max_exit,
+        got = onnx.infer(chunk.numpy(), got_state, left_context_frames=LEFT, decide=decide, max_exit=max_exit,
                          skip_policy=policy)
         assert (got.exit_index, got.blocks_run) == (ref.exit_index, ref.blocks_run)
         assert got.log_probs.shape == ref.log_probs.shape
-        torch.testing.assert_close(got.log_probs, ref.log_probs, atol=TOL, rtol=0)
+        torch.testing.assert_close(_t(got.log_probs), ref.log_probs, atol=TOL, rtol=0)
         produced += ref.log_probs.size(1) > 0
     assert got_state.frames_done == ref_state.frames_done
-    torch.testing.assert_close(got_state.subsampling, ref_state.subsampling, atol=0, rtol=0)
+    torch.testing.assert_close(_t(got_state.subsampling), ref_state.subsampling, atol=0, rtol=0)
     for mine, theirs in zip(got_state.layers + got_state.branches, ref_state.layers + ref_state.branches):
         for name in ("key", "value", "conv"):
-            torch.testing.assert_close(getattr(mine, name), getattr(theirs, name), atol=TOL, rtol=0)
+            torch.testing.assert_close(_t(getattr(mine, name)), getattr(theirs, name), atol=TOL, rtol=0)
     assert [(p.start, p.next_block) for p in got_state.pending] == [(p.start, p.next_block) for p in ref_state.pending]
     for mine, theirs in zip(got_state.pending, ref_state.pending):
-        torch.testing.assert_close(mine.hidden, theirs.hidden, atol=TOL, rtol=0)
+        torch.testing.assert_close(_t(mine.hidden), theirs.hidden, atol=TOL, rtol=0)
     return produced
 
 
@@ -79,11 +86,11 @@ def test_batched_streams_equal_single_streams(exported) -> None:
     """Two streams in one batch give each stream's own single-stream output."""
     encoder, folder = exported("tiny-splitformer")
     onnx = OnnxEncoder(folder)
-    feats = torch.randn(2, 4 * CHUNK + 3, 80, generator=torch.Generator().manual_seed(3))
+    feats = torch.randn(2, 4 * CHUNK + 3, 80, generator=torch.Generator().manual_seed(3)).numpy()
     batched = onnx.infer(feats, onnx.initial_state(2), left_context_frames=LEFT)
     for i in range(2):
         single = onnx.infer(feats[i:i + 1], onnx.initial_state(1), left_context_frames=LEFT)
-        torch.testing.assert_close(batched.log_probs[i:i + 1], single.log_probs, atol=TOL, rtol=0)
+        torch.testing.assert_close(_t(batched.log_probs[i:i + 1]), _t(single.log_probs), atol=TOL, rtol=0)
 
 
 def test_odd_chunk_rejected_for_splitformer(exported) -> None:

@@ -1,6 +1,8 @@
-"""The runtime without torch: fbank from kaldi-native-fbank equals lhotse's, and the exported
-graphs driven from numpy (features, chunks, every block, greedy CTC) transcribe exactly as the
-torch recognizer does, in a process that never imports torch."""
+"""The runtime without torch: fbank from kaldi-native-fbank equals lhotse's; the exported graphs
+driven from numpy (features, chunks, every block, greedy CTC) transcribe exactly as the torch
+recognizer does, in a process that never imports torch; and ``asr-ee transcribe``, ``asr-ee mic``
+and ``Recognizer.from_pretrained`` on an exported folder run in a process where importing torch,
+torchaudio or lhotse fails, with the same output as in this process."""
 
 from __future__ import annotations
 
@@ -89,3 +91,66 @@ def test_onnx_runtime_without_torch_transcribes_as_torch(onnx_dir: Path, model_f
     want = recognizer.result(stream)
     assert len(want.tokens) > 5
     assert got["tokens"] == want.tokens and got["text"].strip() == want.text
+
+
+# Runs the command line in a process where torch, torchaudio and lhotse cannot be imported.
+_BLOCKED = r"""
+import importlib.abc, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchaudio", "lhotse"):
+            raise ImportError(f"{name} is blocked: the ONNX runtime must not import it")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+if sys.argv[1] == "api":
+    from asr_ee import Recognizer
+    rec = Recognizer.from_pretrained(sys.argv[2], lm=False, settings={"controller": None, "chunk_frames": 4})
+    print(rec.transcribe(sys.argv[3]).text)
+    code = 0
+else:
+    from asr_ee.cli import main
+    code = main(sys.argv[1:])
+print("imported:", sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchaudio", "lhotse")))
+sys.exit(code)
+"""
+
+
+def _blocked(*args: str) -> list[str]:
+    run = subprocess.run([sys.executable, "-c", _BLOCKED, *args], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[-1] == "imported: []"
+    return lines[:-1]
+
+
+def test_cli_mic_and_api_run_without_torch(onnx_dir: Path, tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from asr_ee.api import Recognizer
+
+    wav, wav44 = tmp_path / "speech.wav", tmp_path / "speech44.wav"
+    sf.write(wav, synthetic_speech(2.5, seed=7).numpy(), 16000)
+    sf.write(wav44, synthetic_speech(2.5, sample_rate=44100, seed=7).numpy(), 44100)
+    settings = {"controller": None, "chunk_frames": 4}
+    rec = Recognizer.from_pretrained(onnx_dir, lm=False, settings=settings)
+    want = {path.stem: rec.transcribe(path).text for path in (wav, wav44)}
+    assert all(want.values())
+    common = ["--model", str(onnx_dir), "--no-lm", "--no-controller", "--chunk-frames", "4"]
+    assert _blocked("transcribe", str(wav), str(wav44), *common) == [f"{k}\t{v}" for k, v in want.items()]
+    assert _blocked("api", str(onnx_dir), str(wav)) == [want["speech"]]
+    mic = _blocked("mic", "--input-file", str(wav), "--speed", "50", "--plain", *common)
+    assert mic[-2] == f"transcript: {want['speech']}"
+
+
+def test_the_runtime_tail_silence_is_quiet_and_fixed() -> None:
+    from asr_ee.features import TAIL_NOISE_RMS, tail_silence_samples
+    from asr_ee.streaming.frontend import tail_silence
+
+    for frontend in ("lhotse", "kaldi-native-fbank"):
+        tail = tail_silence(frontend, 320.0)
+        assert tail.dtype == np.float32 and tail.shape == (tail_silence_samples(320.0),)
+        assert np.sqrt(np.mean(tail.astype(np.float64) ** 2)) == pytest.approx(TAIL_NOISE_RMS, rel=0.1)
+        np.testing.assert_array_equal(tail, tail_silence(frontend, 320.0))

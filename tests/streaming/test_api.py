@@ -124,7 +124,7 @@ def test_a_file_is_read_block_by_block_with_the_same_result(model_path: Path, tm
             samples = torchaudio.functional.resample(torch.from_numpy(speech), 16000, rate).numpy()
         sf.write(path, samples, rate)
         from_samples = rec.transcribe(load_audio(path).numpy(), sample_rate=16000)
-        monkeypatch.setattr(api, "load_audio", lambda *a, **k: pytest.fail("the whole file was loaded"))
+        monkeypatch.setattr(api, "read_audio", lambda *a, **k: pytest.fail("the whole file was loaded"))
         from_file = rec.transcribe(path)
         monkeypatch.undo()
         assert from_samples.text and from_file.text == from_samples.text
