@@ -30,6 +30,9 @@ OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": 
 FRAME_MS = round(1000 / ENCODER_FRAMES_PER_SECOND)  # one encoder frame
 _CRITERIA_PLOTTED = tuple(name for name, spec in CRITERIA.items() if spec.plotted)  # fixed: per-exit points
 _LABELS = {**{name: spec.label for name, spec in CRITERIA.items()}, "oracle": "oracle (bound)"}
+# one colour per plotted criterion (purple is the oracle's): a new criterion gets the next one
+_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
+_COLORS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(_CRITERIA_PLOTTED)}
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -175,9 +178,8 @@ def _panel(ax: Any, summary: dict[str, Any], decoding: str, granularity: str) ->
                     xytext=(4, 6), fontsize=9, fontweight="bold")
     rows = [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == granularity
             and r["wer"] is not None and r["compute_fraction"] is not None]
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     placed: dict[tuple[float, float], int] = {}  # labels already at a point: stack the next one below
-    for kind, color in zip(_CRITERIA_PLOTTED, colors):
+    for kind, color in _COLORS.items():
         points = sorted((r["compute_fraction"], r["wer"], r["threshold"]) for r in rows if r["criterion"] == kind)
         if not points:
             continue

@@ -229,3 +229,34 @@ def test_a_rerun_replaces_the_whole_set(eval_model: Path, eval_data, tmp_path: P
                            "--no-plot")
     assert rc == 0 and second["num_utterances"] == 1 and len(_hypotheses(out)) == 1
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "results.md", "utterances.jsonl"]
+
+
+def test_every_plotted_criterion_gets_its_line() -> None:
+    """The plot draws one line per criterion that has rows, the learned gate included (a fixed
+    palette of four colours once dropped the fifth criterion, the gate, without a word)."""
+    from asr_ee.evaluation.report import _CRITERIA_PLOTTED, _LABELS, _panel
+
+    class Axes:
+        def __init__(self) -> None:
+            self.labels: list[str] = []
+            self.colors: list[str] = []
+
+        def plot(self, *args, label: str | None = None, color: str | None = None, **kwargs) -> None:
+            if label:
+                self.labels.append(label)
+                self.colors.append(color or "")
+
+        def __getattr__(self, name: str):
+            return lambda *args, **kwargs: None
+
+    policies = [{"decoding": "lm", "granularity": "chunk", "criterion": kind, "threshold": t, "wer": 10.0 + i + t,
+                 "compute_fraction": 0.5 + 0.05 * i + 0.01 * t} for i, kind in enumerate(_CRITERIA_PLOTTED)
+                for t in (0.1, 0.2)]
+    summary = {"per_exit": [{"decoding": "lm", "wer": 9.0, "compute_fraction": 1.0, "exit_layer": 12}],
+               "policies": policies, "settings": {"chunk_frames": 8}}
+    ax = Axes()
+    _panel(ax, summary, "lm", "chunk")
+    assert "learned gate" in ax.labels
+    assert set(ax.labels) == {"per exit (= fixed exit)"} | {_LABELS[k] for k in _CRITERIA_PLOTTED}
+    criterion_colors = ax.colors[1:]
+    assert len(set(criterion_colors)) == len(criterion_colors) == len(_CRITERIA_PLOTTED)
