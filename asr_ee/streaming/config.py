@@ -101,18 +101,21 @@ class ControllerConfig:
         lower_at_ratio: the level drops when the excess backlog projected ``horizon_s`` ahead at its
             growth rate is over this share of ``latency_budget_ms`` (acting before the budget is hit).
         horizon_s: how far ahead the backlog's growth is projected.
-        trend_window_s: clock seconds of readings (since the level last changed) the backlog's
-            growth rate is measured over.
-        growth_per_level: an overloaded stream drops ``1 + growth / growth_per_level`` levels at
-            once (growth: seconds of backlog per second); a fast-growing backlog needs a big cut.
+        trend_window_s: clock seconds of readings the backlog's growth rate is fitted over (a fit
+            needs half of it).
+        growth_per_level: a fitted growth (seconds of backlog per second) under this is noise (the
+            saw-tooth of arrivals and of waiting for other streams); over it an overloaded stream
+            drops ``1 + growth / growth_per_level`` levels at once: a fast-growing backlog needs a
+            big cut.
         cpu_high: CPU load of other processes (0..1 of the machine) over which the level drops as
             soon as the real-time factor is within ``relax_ratio`` of the target, before it goes
             over (a leading indicator; it never blocks a raise).
-        relax_ratio: the real-time factor and the excess backlog must be below ``relax_ratio`` times
-            their limits (and the backlog not growing) to rise.
+        relax_ratio: the real-time factor must be below ``relax_ratio`` times its target (and the
+            excess backlog under the lowering bound, not growing) to rise.
         rtf_window_chunks: chunks the recent real-time factor is averaged over.
         lower_after_chunks: consecutive overloaded chunks before the level drops.
-        raise_after_chunks: consecutive relaxed chunks before the level rises one step.
+        raise_after_chunks: consecutive relaxed chunks before the level rises one step (halved
+            after each raise that held, down to one chunk).
         max_raise_after_chunks: ceiling of the doubled wait after a taken-back raise.
         cpu_drop: when the CPU load of other processes has fallen by this much since a raise was
             taken back, the cause of the failure is gone: the wait returns to ``raise_after_chunks``.
@@ -130,14 +133,14 @@ class ControllerConfig:
     latency_budget_ms: float = 500.0
     lower_at_ratio: float = 0.5
     horizon_s: float = 1.0
-    trend_window_s: float = 1.5
+    trend_window_s: float = 2.0
     growth_per_level: float = 0.05
     cpu_high: float = 0.9
     relax_ratio: float = 0.7
     rtf_window_chunks: int = 4
     lower_after_chunks: int = 1
     raise_after_chunks: int = 6
-    max_raise_after_chunks: int = 48
+    max_raise_after_chunks: int = 16
     cpu_drop: float = 0.3
     min_exit_index: int = 0
     move_budget: bool = True

@@ -5,11 +5,14 @@ Streams are decoded one by one, as :func:`asr_ee.streaming.simulate.run_streams`
 pieces of ``piece_ms``, a chunk is ready when ``chunk_ms`` (plus ``lookahead_ms``) is waiting, and
 every ready stream is decoded once per round. A chunk costs ``full_chunk_s`` x the share of
 full-depth compute its setting spends x the machine's slowdown at that moment (e.g. 2.5 while
-CPU-burning processes take the cores). Deterministic: no model, no real clock.
+CPU-burning processes take the cores) x a seeded log-normal jitter (``jitter``: its sigma; other
+work on a shared machine makes chunk times vary). Deterministic: no model, no real clock.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -46,7 +49,8 @@ def default_share(setting: Setting, num_exits: int, budget_steps: int) -> float:
 
 def simulate(config: ControllerConfig | None, *, streams: int, seconds: float, full_chunk_s: float,
              slowdown: Callable[[float], float], num_exits: int = 6, budget_steps: int = 6,
-             chunk_ms: float = 320.0, piece_ms: float = 100.0, lookahead_ms: float = 30.0,
+             chunk_ms: float = 320.0, piece_ms: float = 100.0, lookahead_ms: float = 60.0, jitter: float = 0.0,
+             seed: int = 0,
              cpu_load: Callable[[float], float] = lambda t: 0.0,
              share: Callable[[Setting, int, int], float] = default_share) -> SimRun:
     """Run ``streams`` live streams of ``seconds`` audio; ``config`` None: fixed full depth."""
@@ -55,7 +59,7 @@ def simulate(config: ControllerConfig | None, *, streams: int, seconds: float, f
     states = [None if controller is None else controller.initial_state() for _ in range(streams)]
     decoded_ms = [0.0] * streams
     total_ms = 1000.0 * seconds
-    now, run = 0.0, SimRun()
+    now, run, rng = 0.0, SimRun(), random.Random(seed)
     full = Setting(cap=num_exits - 1, budget_step=0)
     while min(decoded_ms) + chunk_ms <= total_ms:
         received_ms = min(total_ms, piece_ms * int(1000.0 * now / piece_ms + 1e-9))
@@ -69,7 +73,7 @@ def simulate(config: ControllerConfig | None, *, streams: int, seconds: float, f
                 setting = controller.decide(state, LoadReading(state.recent_rtf(), backlog, cpu_load(now), now))
                 level = state.level
             run.chunks.append(SimChunk(i, now, backlog, setting, level))
-            cost = full_chunk_s * share(setting, num_exits, budget_steps) * slowdown(now)
+            cost = full_chunk_s * share(setting, num_exits, budget_steps) * slowdown(now) * math.exp(jitter * rng.gauss(0, 1))
             now += cost
             if controller is not None:
                 controller.record(state, cost, chunk_ms / 1000.0)

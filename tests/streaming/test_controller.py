@@ -47,7 +47,7 @@ def test_load_cuts_deeper_while_it_lasts_and_calm_restores_full_depth(pressure: 
 def test_far_behind_goes_straight_to_the_floor() -> None:
     controller = LoadController(ControllerConfig(latency_budget_ms=500), num_exits=6, chunk_ms=320, budget_steps=4)
     state = controller.initial_state()
-    assert controller.decide(state, LoadReading(0.1, 320 + 400, 0.0)) == Setting(cap=5, budget_step=0)  # not rising yet
+    assert controller.decide(state, LoadReading(0.1, 320 + 400, 0.0)) == Setting(cap=5, budget_step=0)  # no trend
     assert controller.decide(state, LoadReading(0.1, 320 + 501, 0.0)) == Setting(cap=0, budget_step=4)
     assert controller.lowest == 9 and state.level == 9
 
@@ -65,21 +65,19 @@ def test_the_budget_moves_before_the_cap_and_comes_back_after_it() -> None:
 
 
 def test_a_growing_backlog_is_cut_before_it_reaches_the_bound_and_the_faster_the_deeper() -> None:
-    """The backlog's growth rate, fitted over the trend window, is projected ``horizon_s`` ahead:
-    a backlog growing at 0.31 s/s is cut at 200 ms of excess (projected 510 ms, over 250 ms), by
-    1 + 0.31 / 0.05 = 7 levels at once; at 0.11 s/s by 3."""
+    """The backlog's growth rate, fitted once the readings span half the trend window, is projected
+    ``horizon_s`` ahead: a backlog growing at 0.31 s/s is cut at the first fit (350 ms of excess,
+    projected 660 ms, over the 250 ms bound), by 1 + 0.31 / 0.05 = 7 levels at once; one growing at
+    0.11 s/s at 155 ms (projected 264 ms) by 3. While it keeps rising each cut is twice the last."""
     config = ControllerConfig(latency_budget_ms=500, trend_window_s=1.5, horizon_s=1.0, growth_per_level=0.05)
-    for step_ms, expected in ((100.0, 7), (35.0, 3)):
+    for step_ms, expected in ((100.0, [0, 0, 0, 7, 11]), (35.0, [0, 0, 0, 3, 9])):
         controller = LoadController(config, num_exits=6, chunk_ms=320, budget_steps=6)
         state = controller.initial_state()
-        backlogs = [320 + 50 + step_ms * i for i in range(8)]
         levels = []
-        for reading in _timed(backlogs):
+        for reading in _timed([320 + 50 + step_ms * i for i in range(5)]):
             controller.decide(state, reading)
             levels.append(state.level)
-        first = next(i for i, level in enumerate(levels) if level)
-        assert levels[first] == expected and backlogs[first] - 320 < 500
-        assert all(level == 0 for level in levels[:first])
+        assert levels == expected
 
 
 def test_a_quiet_saw_tooth_backlog_keeps_full_depth() -> None:
@@ -167,17 +165,18 @@ def test_simulated_overload_keeps_the_backlog_under_a_second_and_full_depth_retu
     full depth, 58 % of the CPU for all nine); from 10 s to 24 s the machine is 2.5x slower. Full
     depth falls behind by seconds; the controller holds the backlog under a second (the chunk
     being decoded included), spends its budget before it caps, and is back at full depth once the
-    load has gone. On the quiet machine (no slowdown) it never leaves full depth."""
+    load has gone (a stream whose raises failed under load waits longer: within 20 s, most in a
+    few). On the quiet machine (no slowdown) it never leaves full depth."""
     loaded = lambda t: 2.5 if 10.0 <= t < 24.0 else 1.0  # noqa: E731
     config = ControllerConfig(move_budget=move_budget)
     steps = 6 if move_budget else 0
-    fixed = simulate(None, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=loaded)
-    controlled = simulate(config, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=loaded, budget_steps=steps)
-    quiet = simulate(config, streams=9, seconds=40, full_chunk_s=0.0205, slowdown=lambda t: 1.0, budget_steps=steps)
+    fixed = simulate(None, streams=9, seconds=60, full_chunk_s=0.0205, slowdown=loaded)
+    controlled = simulate(config, streams=9, seconds=60, full_chunk_s=0.0205, slowdown=loaded, budget_steps=steps)
+    quiet = simulate(config, streams=9, seconds=60, full_chunk_s=0.0205, slowdown=lambda t: 1.0, budget_steps=steps)
     assert fixed.max_backlog_ms() > 4000
     assert controlled.max_backlog_ms() < 1000 and max(controlled.levels(10, 24)) > 0
     assert all(c.setting.budget_step == steps for c in controlled.chunks if c.setting.cap < 5)
-    assert set(controlled.levels(30, 40)) == {0}
+    assert set(controlled.levels(44, 60)) == {0}
     assert set(quiet.levels()) == {0} and quiet.max_backlog_ms() < 320 + 250
 
 
