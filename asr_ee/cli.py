@@ -17,6 +17,9 @@ from asr_ee import __version__
 __all__ = ["main", "build_parser"]
 
 COMMANDS = ["prepare", "train", "average", "lm", "info", "evaluate", "transcribe", "mic", "export", "train_gate"]
+# What the runtime install (`pip install asr_ee`: transcribe and mic on an ONNX export) leaves out
+# and the `train` extra brings: the commands that need it say so instead of a traceback.
+TRAIN_EXTRA = ("torch", "torchaudio", "torchcodec", "lhotse", "lilcom", "tqdm", "matplotlib", "tensorboard", "onnx")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in TRAIN_EXTRA:
+            raise
+        print(f"asr-ee {args.command}: needs {e.name}, which the runtime install leaves out "
+              "(pip install 'asr_ee[train]')", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

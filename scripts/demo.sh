@@ -15,5 +15,10 @@ trap 'rm -rf "$samples"' EXIT
 cp /usr/share/sounds/alsa/Front_Center.wav "$samples/human_front_center.wav"
 flite -voice awb -t "the weather is nice today and we will go for a walk" -o "$samples/flite_awb_1.wav"
 flite -voice awb -t "please tell me what time it is" -o "$samples/flite_awb_2.wav"
-echo "transcribing with $(pwd)/exp/small/model.pt (streaming, dynamic exits, load-aware cap):"
+if [ -f exp/small/onnx/model.json ] && .venv/bin/python -c "import onnxruntime, kaldi_native_fbank" 2>/dev/null; then
+  model="exp/small/onnx (the shipped model's ONNX export, on onnxruntime)"
+else
+  model="exp/small/model.pt (torch)"
+fi
+echo "transcribing with $model (streaming, dynamic exits, load-aware cap):"
 .venv/bin/asr-ee transcribe --show-exits "$samples"/*.wav

@@ -162,7 +162,9 @@ def _start(args: argparse.Namespace, env: Environment) -> tuple[Session, PlainDi
                       stall_timeout_s=env.stall_timeout_s)
     exits = ", ".join(map(str, recognizer.encoder.cfg.exit_layers))
     verb = "transcribing" if not source.live else "listening on"
-    display.header(f"{_PROG}: {verb} {source.description}; model {recognizer.pretrained.path.name} "
+    path = recognizer.pretrained.path  # an exported folder's is its model.json: name the folder
+    model = f"{path.parent.name} (onnx)" if path.name == "model.json" else path.name
+    display.header(f"{_PROG}: {verb} {source.description}; model {model} "
                    f"(exits at layers {exits} of {num_layers}); Ctrl-C to stop")
     return session, display, save_stem
 

@@ -93,14 +93,15 @@ def test_onnx_runtime_without_torch_transcribes_as_torch(onnx_dir: Path, model_f
     assert got["tokens"] == want.tokens and got["text"].strip() == want.text
 
 
-# Runs the command line in a process where torch, torchaudio and lhotse cannot be imported.
+# Runs the command line in a process where torch, torchaudio and lhotse cannot be imported (as if
+# they were not installed).
 _BLOCKED = r"""
 import importlib.abc, sys
 
 class NoTorch(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in ("torch", "torchaudio", "lhotse"):
-            raise ImportError(f"{name} is blocked: the ONNX runtime must not import it")
+            raise ModuleNotFoundError(f"{name} is blocked: the ONNX runtime must not import it", name=name)
         return None
 
 sys.meta_path.insert(0, NoTorch())
@@ -117,8 +118,12 @@ sys.exit(code)
 """
 
 
+def _run_blocked(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _BLOCKED, *args], capture_output=True, text=True, timeout=300)
+
+
 def _blocked(*args: str) -> list[str]:
-    run = subprocess.run([sys.executable, "-c", _BLOCKED, *args], capture_output=True, text=True, timeout=300)
+    run = _run_blocked(*args)
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     lines = run.stdout.splitlines()
@@ -143,6 +148,12 @@ def test_cli_mic_and_api_run_without_torch(onnx_dir: Path, tmp_path: Path) -> No
     assert _blocked("api", str(onnx_dir), str(wav)) == [want["speech"]]
     mic = _blocked("mic", "--input-file", str(wav), "--speed", "50", "--plain", *common)
     assert mic[-2] == f"transcript: {want['speech']}"
+
+
+def test_commands_that_need_torch_say_so_without_it(tmp_path: Path) -> None:
+    run = _run_blocked("evaluate", str(tmp_path / "a.wav"), "--output-dir", str(tmp_path / "out"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "runtime install leaves out (pip install 'asr_ee[train]')" in run.stderr
 
 
 def test_the_runtime_tail_silence_is_quiet_and_fixed() -> None:
