@@ -163,7 +163,7 @@ def _start(args: argparse.Namespace, env: Environment) -> tuple[Session, PlainDi
     exits = ", ".join(map(str, recognizer.encoder.cfg.exit_layers))
     verb = "transcribing" if not source.live else "listening on"
     path = recognizer.pretrained.path  # an exported folder's is its model.json: name the folder
-    model = f"{path.parent.name} (onnx)" if path.name == "model.json" else path.name
+    model = f"{path.parent.parent.name}/{path.parent.name} (onnxruntime)" if path.name == "model.json" else path.name
     display.header(f"{_PROG}: {verb} {source.description}; model {model} "
                    f"(exits at layers {exits} of {num_layers}); Ctrl-C to stop")
     return session, display, save_stem
