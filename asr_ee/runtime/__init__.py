@@ -1,9 +1,10 @@
-"""Runtimes of the streaming step other than eager PyTorch.
+"""The backends of the streaming step, behind one numpy surface.
 
-:mod:`asr_ee.runtime.backend` names the backends and the surface the recognizer drives
-(:class:`~asr_ee.runtime.backend.StreamingEncoder`); :mod:`asr_ee.runtime.onnx_encoder` runs the
-graphs ``asr-ee export`` writes on onnxruntime (``pip install 'asr_ee[onnx]'``). Importing this
-package imports neither torch nor onnxruntime.
+:mod:`asr_ee.runtime.backend` names the backends, the surface the recognizer drives
+(:class:`~asr_ee.runtime.backend.StreamingEncoder`) and which backend a model runs on;
+:mod:`asr_ee.runtime.onnx_encoder` runs the graphs ``asr-ee export`` writes on onnxruntime (the
+base install: no torch), :mod:`asr_ee.runtime.torch_encoder` the eager torch encoder (the
+``train`` extra). Importing this package imports neither torch nor onnxruntime.
 """
 
 from asr_ee.runtime.backend import BACKENDS, StreamingEncoder, load_model_for_backend

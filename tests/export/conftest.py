@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("onnx", reason="the onnx extra (pip install 'asr_ee[onnx]') is not installed")  # declared in dev
+pytest.importorskip("onnx", reason="onnx is not installed (pip install 'asr_ee[train]')")  # dev includes train
 pytest.importorskip("onnxruntime")
 
 from asr_ee.data.tokenizer import train_tokenizer  # noqa: E402
