@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--thresholds", action="append", default=[], metavar="CRITERION=V1,V2,...",
                    help="replace a criterion's threshold sweep, e.g. entropy=0.05,0.1 (repeatable)")
     p.add_argument("--gate", type=Path, help="exit gate for the 'gate' criterion (`asr-ee train-gate`; default: "
-                                            "<model stem>.gate.pt beside the model)")
+                                            "<model stem>.gate.json beside the model, or in the exported folder)")
     p.add_argument("--gate-budget", metavar="B1,B2,...",
                    help="gate thresholds from compute budgets (shares of full depth, e.g. 0.7), read off the "
                         "gate's calibration on its training data; added to the 'gate' sweep")
@@ -135,13 +135,13 @@ def _gate(args: argparse.Namespace, cfg: EvaluationConfig, pretrained: Pretraine
     """The gate the 'gate' criterion needs (checked against the model); ``--gate-budget`` thresholds
     join its sweep."""
     from asr_ee.config import ConfigError
-    from asr_ee.exits.gate import gate_path, load_gate
+    from asr_ee.exits.gate import find_gate, load_gate
 
     if "gate" not in cfg.criteria:
         if args.gate is not None or args.gate_budget is not None:
             raise ConfigError("--gate and --gate-budget go with the 'gate' criterion: add it to --criteria")
         return None
-    gate = load_gate(args.gate or gate_path(pretrained.path), pretrained.encoder)
+    gate = load_gate(args.gate or find_gate(pretrained.path), pretrained.encoder)
     if args.gate_budget is not None:
         try:
             budgets = [float(b) for b in args.gate_budget.split(",") if b.strip()]
@@ -170,9 +170,6 @@ def _prepare(args: argparse.Namespace) -> tuple[EvaluationConfig, Pretrained, Ng
 
         if cfg.attention != "chunk":
             raise ConfigError("--backend onnx evaluates the stream as it runs: add --attention chunk")
-        if "gate" in cfg.criteria:
-            raise ConfigError("the 'gate' criterion is checked against the torch model's weights: evaluate it "
-                              "with --backend torch")
         pretrained = load_model_for_backend(args.model, "onnx", threads=args.threads or 1)
     else:
         pretrained = load_pretrained(args.model, args.tokenizer)

@@ -2,7 +2,7 @@
 
     asr-ee train-gate --model exp/small/model.pt --cuts data/cuts_dev.jsonl.gz \\
         [--label tokens] [--reference-layer 10] [--chunk-frames 8 --left-context-chunks 4] [--limit N]
-        [--output exp/small/model.gate.pt]
+        [--output exp/small/model.gate.json]
 
 The encoder runs under the streaming chunk mask (as ``asr-ee evaluate --attention chunk`` runs it,
 which is what a stream computes); for every chunk and exit it collects the gate's features and
@@ -10,9 +10,9 @@ whether the exit's output matches the reference exit's on the chunk (``--label``
 best-path tokens after CTC's collapse, or ``frames``, every frame's best token; the reference is the
 model's streaming ceiling, ``max_exit_layer`` of its defaults, or the last exit: see
 :mod:`asr_ee.exits.gate_labels`), fits one logistic
-regression per exit (:mod:`asr_ee.exits.gate`), records on the same data the compute each threshold
+regression per exit (:mod:`asr_ee.exits.gate_fit`), records on the same data the compute each threshold
 costs (what ``asr-ee evaluate --gate-budget`` turns into a threshold) and writes the gate beside the
-model (``model.gate.pt``), with the model's fingerprint. Minutes on a CPU for a few hundred cuts.
+model (``model.gate.json``, :mod:`asr_ee.exits.gate`), with the model's fingerprint. Minutes on a CPU for a few hundred cuts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import torch
+    import numpy as np
 
     from asr_ee.evaluation import EvaluationConfig
     from asr_ee.inputs import Utterance
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, help="exported model (default: the shipped exp/small/model.pt)")
     p.add_argument("--tokenizer", type=Path, help="tokenizer .model, for checkpoints that do not carry one")
     p.add_argument("--cuts", type=Path, required=True, help="lhotse cut manifest to train on (a dev split)")
-    p.add_argument("--output", type=Path, help="gate file (default: <model stem>.gate.pt beside the model)")
+    p.add_argument("--output", type=Path, help="gate file, JSON (default: <model stem>.gate.json beside the model)")
     p.add_argument("--chunk-frames", type=int, default=8, help="encoder frames (40 ms) per chunk")
     p.add_argument("--left-context-chunks", type=int, default=4, help="chunks of left context of the chunk mask")
     p.add_argument("--label", choices=["tokens", "frames"], default="tokens",
@@ -77,12 +77,12 @@ def _ending_as_streams_do(utterances: list[Utterance]) -> list[Utterance]:
 
 def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int,
                      *, reference: int | None = None, label: str = "frames"
-                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[list[int]], float, int]:
+                     ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[int]], float, int]:
     """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels (exit index
     ``reference``, default the last, as the reference; ``label`` as :func:`chunk_labels`) and the
     encoder frames of each chunk; then the mean attended context (frames, as evaluation's summary
     counts it) and how many utterances could not be read."""
-    import torch
+    import numpy as np
 
     from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits, read_features
     from asr_ee.evaluation.scoring import visible_keys
@@ -101,8 +101,9 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
                 views = [chunk_views(exit_lps, hidden, s, e) for s, e in bounds]
                 if not views:
                     continue
-                features.append(torch.stack([chunk_examples(v, blank_id)[0] for v in views]))
-                labels.append(torch.tensor([chunk_labels(v, blank_id, reference=reference, kind=label) for v in views]))
+                features.append(np.stack([chunk_examples(v, blank_id)[0] for v in views]))
+                labels.append(np.array([chunk_labels(v, blank_id, reference=reference, kind=label) for v in views],
+                                       np.float32))
                 frames.append([e - s for s, e in bounds])
                 keys += visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks)
     total = sum(sum(f) for f in frames)
@@ -110,12 +111,15 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from asr_ee.checkpoint import CheckpointError
     from asr_ee.config import ConfigError
     from asr_ee.evaluation import EvaluationConfig, charged_exits
-    from asr_ee.exits.gate import calibrate, fit_gate, gate_path, model_fingerprint
+    from asr_ee.exits.fingerprint import model_fingerprint
+    from asr_ee.exits.gate import gate_path
+    from asr_ee.exits.gate_fit import calibrate, fit_gate
     from asr_ee.inputs import InputError, from_cuts
     from asr_ee.models.flops import exit_costs
     from asr_ee.pretrained import load_pretrained
@@ -144,15 +148,15 @@ def run(args: argparse.Namespace) -> int:
     if not features:
         print(f"asr-ee train-gate: no readable utterance in {args.cuts}", file=sys.stderr)
         return 1
-    x, y = torch.cat(features), torch.cat(labels)  # (N, K-1, F), (N, K-1)
+    x, y = np.concatenate(features), np.concatenate(labels)  # (N, K-1, F), (N, K-1)
     gate = fit_gate(x, y, exit_layers=layers, blank_id=blank_id, fingerprint=model_fingerprint(encoder), l2=args.l2)
     gate.label = f"{args.label}@{reference_layer}"
-    probs = [torch.stack([gate.probabilities(k, f[:, k]) for k in range(f.size(1))], 1) for f in features]
-    accuracy = ((torch.cat(probs) >= 0.5).float() == y).float().mean(0)  # (K-1,)
+    probs = [np.stack([gate.probabilities(k, f[:, k]) for k in range(f.shape[1])], 1) for f in features]
+    accuracy = ((np.concatenate(probs) >= 0.5) == (y == 1)).mean(0)  # (K-1,)
     fractions = [c.compute_fraction for c in exit_costs(encoder.cfg, context_frames)]
     gate.calibration = calibrate(probs, frames, fractions, layers, lambda e: charged_exits(e, args.left_context_chunks),
                                  tops=range(len(layers)))
-    gate.info = {"cuts": str(args.cuts), "utterances": len(features), "failed": failed, "chunks": int(x.size(0)),
+    gate.info = {"cuts": str(args.cuts), "utterances": len(features), "failed": failed, "chunks": int(x.shape[0]),
                  "label": args.label, "reference_layer": reference_layer,
                  "chunk_frames": args.chunk_frames, "left_context_chunks": args.left_context_chunks,
                  "context_frames": round(context_frames, 3), "l2": args.l2,
@@ -160,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                  "train_accuracy": [round(float(v), 4) for v in accuracy]}
     output = args.output or gate_path(pretrained.path)
     gate.save(output)
-    print(f"gate of {pretrained.path}: {x.size(0)} chunks of {len(features)} utterances ({failed} unreadable)")
+    print(f"gate of {pretrained.path}: {x.shape[0]} chunks of {len(features)} utterances ({failed} unreadable)")
     print(f" exit layer | matches layer {reference_layer} ({args.label}) | train accuracy")
     for layer, rate, acc in zip(layers, gate.info["match_rate"], gate.info["train_accuracy"]):
         print(f" {layer:>10d} | {rate:>{24 + len(args.label)}.3f} | {acc:>14.3f}")

@@ -10,10 +10,18 @@ exit k-1, the share of frames whose best token equals exit k-1's, and the mean c
 between the hidden states the two exit heads read (0 where there is no earlier exit or no hidden
 state).
 
-The gate is stored as plain tensors in a file beside the model (:func:`gate_path`, ``model.gate.pt``
-for ``model.pt``) with a fingerprint of the model's weights, so a gate trained for another model is
-refused. It also carries its calibration on the data it was trained on: for each threshold, the
-mean compute of the chunks it would stop, which turns a compute budget into a threshold
+This module is the gate's inference side and imports no torch: features, probabilities, the
+budget's threshold and the file work on numpy, so the ONNX runtime runs the gate as the torch
+backend does. Training (logistic regressions by L-BFGS, the compute calibration) is
+:mod:`asr_ee.exits.gate_fit`.
+
+The gate is a JSON file beside the model (:func:`gate_path`, ``model.gate.json`` for ``model.pt``;
+``asr-ee export`` copies it into the exported folder beside ``model.json``) with the fingerprint of
+the model's weights (:mod:`asr_ee.exits.fingerprint`), so a gate trained for another model is
+refused. Gates written before were torch files (``model.gate.pt``): they are still read where torch
+is installed, with a note; ``python scripts/convert_gate.py FILE.gate.pt`` converts one. The gate
+also carries its calibration on the data it was trained on: for each threshold, the mean compute
+of the chunks it would stop, which turns a compute budget into a threshold
 (:meth:`ExitGate.threshold_for_budget`).
 
 Shapes: N chunks, K exits, F features, T frames, V vocabulary, D model dim.
@@ -21,20 +29,21 @@ Shapes: N chunks, K exits, F features, T frames, V vocabulary, D model dim.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from asr_ee.config import ConfigError
-from asr_ee.exits.criteria import ExitView
+from asr_ee.exits.criteria import ExitView, as_array
+from asr_ee.exits.fingerprint import encoder_fingerprint
 
 __all__ = ["FEATURES", "CALIBRATION_THRESHOLDS", "ExitGate", "gate_features", "chunk_views", "chunk_examples",
-           "gate_path", "model_fingerprint", "load_gate", "fit_exit", "fit_gate", "first_exits", "calibrate"]
+           "gate_path", "legacy_gate_path", "find_gate", "load_gate", "check_gate", "convert_legacy_gate"]
 
 FEATURES = ("entropy", "margin", "blank_share", "min_confidence", "entropy_change", "margin_change",
             "blank_share_change", "agrees_with_previous", "hidden_change")
@@ -67,8 +76,8 @@ def _hidden_change(view: ExitView, previous: ExitView) -> float:
     return float((1.0 - cos).mean())
 
 
-def gate_features(view: ExitView, history: Sequence[ExitView], blank_id: int) -> torch.Tensor:
-    """(F,) the features of this exit (``view``) given the earlier exits of the same chunk."""
+def gate_features(view: ExitView, history: Sequence[ExitView], blank_id: int) -> np.ndarray:
+    """(F,) float32: the features of this exit (``view``) given the earlier exits of the same chunk."""
     entropy, margin, blank_share, min_conf = _stats(view, blank_id)
     if history:
         previous = history[-1]
@@ -78,53 +87,63 @@ def gate_features(view: ExitView, history: Sequence[ExitView], blank_id: int) ->
                    _hidden_change(view, previous)]
     else:
         changes = [0.0, 0.0, 0.0, 0.0, 0.0]
-    return torch.tensor([entropy, margin, blank_share, min_conf, *changes])
+    return np.array([entropy, margin, blank_share, min_conf, *changes], np.float32)
 
 
-def chunk_views(exit_log_probs: Sequence[torch.Tensor], hidden: Sequence[torch.Tensor] | None, start: int,
-                end: int) -> list[ExitView]:
-    """Per exit, what a criterion sees of frames [start, end): exit_log_probs [(T, V)], hidden [(T, D)]."""
+def chunk_views(exit_log_probs: Sequence[Any], hidden: Sequence[Any] | None, start: int, end: int) -> list[ExitView]:
+    """Per exit, what a criterion sees of frames [start, end): exit_log_probs [(T, V)], hidden
+    [(T, D)] (numpy arrays or tensors)."""
     return [ExitView(lp[start:end], None if hidden is None else hidden[k][start:end])
             for k, lp in enumerate(exit_log_probs)]
 
 
-def chunk_examples(views: Sequence[ExitView], blank_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def chunk_examples(views: Sequence[ExitView], blank_id: int) -> tuple[np.ndarray, np.ndarray]:
     """One chunk's training examples: (K-1, F) features of exits 0 .. K-2 (each given the exits
     before it, as :class:`~asr_ee.exits.criteria.ExitSelector` sees them) and (K-1,) labels, 1 where
     every frame's best token equals the last exit's (the chunk oracle's test)."""
     last = views[-1].argmax
-    features = torch.stack([gate_features(views[k], views[:k], blank_id) for k in range(len(views) - 1)])
-    labels = torch.tensor([float(bool((views[k].argmax == last).all())) for k in range(len(views) - 1)])
+    features = np.stack([gate_features(views[k], views[:k], blank_id) for k in range(len(views) - 1)])
+    labels = np.array([float(bool((views[k].argmax == last).all())) for k in range(len(views) - 1)], np.float32)
     return features, labels
 
 
-def model_fingerprint(module: torch.nn.Module) -> str:
-    """A short hash of a model's weights: which model a gate was trained on."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).to(torch.float32).numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
 def gate_path(model_path: str | Path) -> Path:
-    """Where the gate of the model at ``model_path`` lives: ``<stem>.gate.pt`` beside it."""
+    """Where the gate of the model at ``model_path`` lives: ``<stem>.gate.json`` beside it (for an
+    exported folder's ``model.json``: ``model.gate.json`` in the folder)."""
+    model_path = Path(model_path)
+    return model_path.with_name(f"{model_path.stem}.gate.json")
+
+
+def legacy_gate_path(model_path: str | Path) -> Path:
+    """Where gates were written before they were JSON: ``<stem>.gate.pt`` (a torch file)."""
     model_path = Path(model_path)
     return model_path.with_name(f"{model_path.stem}.gate.pt")
 
 
+def find_gate(model_path: str | Path) -> Path:
+    """The gate file of a model: :func:`gate_path`, else a legacy ``.gate.pt`` where only that one
+    exists (:func:`load_gate` reads it with torch, with a note)."""
+    new, legacy = gate_path(model_path), legacy_gate_path(model_path)
+    return legacy if not new.is_file() and legacy.is_file() else new
+
+
+def _array(x: Any) -> np.ndarray:
+    return np.ascontiguousarray(as_array(x), dtype=np.float32)
+
+
 @dataclass
 class ExitGate:
-    """Per-exit logistic regressions (exits 0 .. K-2; the last exit always stops).
+    """Per-exit logistic regressions (exits 0 .. K-2; the last exit always stops). Arrays are
+    float32 numpy (tensors given are read as numpy).
 
     Attributes:
         exit_layers: the model's exit layers.
         blank_id: the CTC blank's token id.
         mean / std: (K-1, F) feature standardization per exit.
         weight: (K-1, F), bias: (K-1,) the regressions on standardized features.
-        fingerprint: :func:`model_fingerprint` of the model it was trained on.
+        fingerprint: :func:`~asr_ee.exits.fingerprint.model_fingerprint` of the model it was trained on.
         label: what "matches" meant in training (``frames``: every frame's best token equals the
-            last exit's on the chunk).
+            last exit's on the chunk; ``tokens@10``: the same best-path tokens as exit layer 10).
         calibration: per top exit index (the deepest exit a chunk may reach), rows
             ``(threshold, compute fraction, mean exit layer)`` measured on the training data.
         info: free-form facts (data, chunking, accuracy).
@@ -132,25 +151,31 @@ class ExitGate:
 
     exit_layers: list[int]
     blank_id: int
-    mean: torch.Tensor
-    std: torch.Tensor
-    weight: torch.Tensor
-    bias: torch.Tensor
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray
     fingerprint: str
     label: str = "frames"
     calibration: dict[int, list[tuple[float, float, float]]] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
 
-    def probabilities(self, exit_index: int, features: torch.Tensor) -> torch.Tensor:
+    def __post_init__(self) -> None:
+        self.mean, self.std, self.weight, self.bias = (_array(a) for a in (self.mean, self.std, self.weight, self.bias))
+
+    def probabilities(self, exit_index: int, features: Any) -> np.ndarray:
         """(N, F) features of exit ``exit_index`` -> (N,) probabilities that it matches the last exit."""
-        if exit_index >= self.weight.size(0):
-            return torch.ones(features.size(0))
+        features = _array(features)
+        if exit_index >= self.weight.shape[0]:
+            return np.ones(features.shape[0], np.float32)
         z = (features - self.mean[exit_index]) / self.std[exit_index]
-        return torch.sigmoid(z @ self.weight[exit_index] + self.bias[exit_index])
+        logits = z @ self.weight[exit_index] + self.bias[exit_index]
+        with np.errstate(over="ignore"):  # exp(-logit) overflows to inf for a very negative logit: 0, as it should be
+            return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
 
     def value(self, exit_index: int, view: ExitView, history: Sequence[ExitView]) -> float:
         """The criterion value: probability that ``view`` (exit ``exit_index``) matches the last exit."""
-        if exit_index >= self.weight.size(0):
+        if exit_index >= self.weight.shape[0]:
             return 1.0
         return float(self.probabilities(exit_index, gate_features(view, history, self.blank_id)[None])[0])
 
@@ -169,99 +194,74 @@ class ExitGate:
 
     # ------------------------------------------------------------------ storage
     def to_dict(self) -> dict:
+        """JSON-ready: arrays as nested lists of the float32 values (exact: float32 -> float64 ->
+        decimal -> float32 gives the same bits back)."""
         return {"format_version": FORMAT_VERSION, "features": list(FEATURES), "exit_layers": list(self.exit_layers),
-                "blank_id": self.blank_id, "mean": self.mean, "std": self.std, "weight": self.weight,
-                "bias": self.bias, "fingerprint": self.fingerprint, "label": self.label,
-                "calibration": {int(k): [list(r) for r in v] for k, v in self.calibration.items()},
+                "blank_id": self.blank_id, "fingerprint": self.fingerprint, "label": self.label,
+                **{name: getattr(self, name).astype(np.float64).tolist() for name in ("mean", "std", "weight", "bias")},
+                "calibration": {str(int(k)): [[float(x) for x in r] for r in v] for k, v in self.calibration.items()},
                 "info": dict(self.info)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "ExitGate":
+        """From :meth:`to_dict`'s dict (lists), or a legacy torch file's (tensors)."""
         if data.get("format_version") != FORMAT_VERSION or list(data.get("features", [])) != list(FEATURES):
             raise ConfigError("gate file of another format or feature set; retrain it (`asr-ee train-gate`)")
         return cls(list(data["exit_layers"]), int(data["blank_id"]), data["mean"], data["std"], data["weight"],
                    data["bias"], str(data["fingerprint"]), str(data["label"]),
-                   {int(k): [tuple(r) for r in v] for k, v in data["calibration"].items()}, dict(data["info"]))
+                   {int(k): [tuple(float(x) for x in r) for r in v] for k, v in data["calibration"].items()},
+                   dict(data["info"]))
 
     def save(self, path: str | Path) -> None:
-        torch.save(self.to_dict(), Path(path))
+        """Write the gate as JSON (whatever the file's name ends with)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        tmp.replace(path)
 
 
-def load_gate(path: str | Path, encoder: torch.nn.Module | None = None) -> ExitGate:
-    """Read a gate; with ``encoder``, check that it was trained on that model's weights."""
+def _read_legacy(path: Path) -> dict:
+    """A gate file written with ``torch.save`` (before gates were JSON): read with torch."""
+    try:
+        import torch
+    except ImportError as e:
+        raise ConfigError(f"{path} is a torch gate file (the format before JSON) and torch is not installed: "
+                          f"convert it where torch is, `python scripts/convert_gate.py {path}`") from e
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_gate(path: str | Path, encoder: Any = None) -> ExitGate:
+    """Read a gate (JSON, or a legacy torch file with a note on stderr); with ``encoder`` (a torch
+    ``EarlyExitEncoder`` or an exported folder's ``OnnxEncoder``), check that it was trained on
+    that model's weights (:func:`check_gate`)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no exit gate at {path}; train one with `asr-ee train-gate --model MODEL --cuts DEV`")
-    gate = ExitGate.from_dict(torch.load(path, map_location="cpu", weights_only=True))
+    raw = path.read_bytes()
+    if raw.lstrip()[:1] == b"{":
+        data = json.loads(raw)
+    else:
+        data = _read_legacy(path)
+        print(f"note: {path} is a legacy torch gate file; convert it to JSON, which the runtime without torch "
+              f"reads: python scripts/convert_gate.py {path}", file=sys.stderr)
+    gate = ExitGate.from_dict(data)
     if encoder is not None:
-        if list(encoder.cfg.exit_layers) != gate.exit_layers or model_fingerprint(encoder) != gate.fingerprint:
-            raise ConfigError(f"the exit gate {path} was trained on another model; retrain it "
-                              "(`asr-ee train-gate`)")
+        check_gate(gate, encoder, path)
     return gate
 
 
-def fit_exit(features: torch.Tensor, labels: torch.Tensor, l2: float = 1e-3, steps: int = 200
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logistic regression of ``labels`` (N,) on ``features`` (N, F), L2-regularized, by L-BFGS.
-    Returns mean, std (the standardization), weight (F,) and bias ()."""
-    mean = features.mean(0)
-    std = features.std(0).clamp_min(1e-6)
-    z = ((features - mean) / std).double()
-    y = labels.double()
-    weight = torch.zeros(z.size(1), dtype=torch.float64, requires_grad=True)
-    prior = y.mean().clamp(1e-4, 1 - 1e-4)
-    bias = torch.log(prior / (1 - prior)).detach().clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ weight + bias, y) + l2 * weight.square().sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return mean, std, weight.detach().float(), bias.detach().float()
+def check_gate(gate: ExitGate, encoder: Any, where: str | Path = "the exit gate") -> None:
+    """ConfigError unless ``gate`` was trained on the model behind ``encoder`` (same exit layers and
+    weight fingerprint; an exported folder's fingerprint is the one its export recorded)."""
+    if list(encoder.cfg.exit_layers) != gate.exit_layers or encoder_fingerprint(encoder) != gate.fingerprint:
+        raise ConfigError(f"the exit gate {where} was trained on another model; retrain it (`asr-ee train-gate`)")
 
 
-def fit_gate(features: torch.Tensor, labels: torch.Tensor, *, exit_layers: Sequence[int], blank_id: int,
-             fingerprint: str, l2: float = 1e-3) -> ExitGate:
-    """One logistic regression per exit on (N, K-1, F) chunk features and (N, K-1) labels
-    (:func:`chunk_examples` stacked)."""
-    fits = [fit_exit(features[:, k], labels[:, k], l2=l2) for k in range(features.size(1))]
-    mean, std, weight, bias = (torch.stack([f[i] for f in fits]) for i in range(4))
-    return ExitGate(list(exit_layers), blank_id, mean, std, weight, bias, fingerprint)
-
-
-def first_exits(probabilities: torch.Tensor, threshold: float, top: int) -> torch.Tensor:
-    """(N, K-1) gate probabilities -> (N,) the exit each chunk stops at: the first whose probability
-    is >= ``threshold``, at most ``top`` (the last exit, or a ceiling, always stops)."""
-    accepted = torch.cat([probabilities >= threshold, torch.ones(probabilities.size(0), 1, dtype=torch.bool)], 1)
-    return accepted.int().argmax(1).clamp(max=top)
-
-
-def calibrate(probabilities: Sequence[torch.Tensor], frames: Sequence[Sequence[int]], exit_fractions: Sequence[float],
-              exit_layers: Sequence[int], charge: Callable[[tuple[int, ...]], list[int]],
-              tops: Sequence[int] | None = None, thresholds: Sequence[float] = CALIBRATION_THRESHOLDS
-              ) -> dict[int, list[tuple[float, float, float]]]:
-    """Per top exit index (``tops``, default the last exit), rows (threshold, compute fraction, mean
-    exit layer) of the chunks of some utterances, charged as evaluation charges them.
-
-    Args:
-        probabilities: per utterance, (chunks, K-1) the gate's probabilities.
-        frames: per utterance, encoder frames per chunk.
-        exit_fractions: per exit, its share of full-depth compute.
-        charge: an utterance's chunk exits -> the depth each chunk is computed to (a RECOMPUTE stream
-            catches up skipped blocks: ``asr_ee.evaluation.charged_exits``).
-    """
-    total = sum(sum(f) for f in frames)
-    rows: dict[int, list[tuple[float, float, float]]] = {}
-    for top in [len(exit_layers) - 1] if tops is None else tops:
-        rows[top] = []
-        for threshold in thresholds:
-            compute = layer = 0.0
-            for probs, counts in zip(probabilities, frames):
-                exits = charge(tuple(first_exits(probs, threshold, top).tolist()))
-                compute += sum(exit_fractions[k] * f for k, f in zip(exits, counts))
-                layer += sum(exit_layers[k] * f for k, f in zip(exits, counts))
-            rows[top].append((float(threshold), compute / max(total, 1), layer / max(total, 1)))
-    return rows
+def convert_legacy_gate(path: str | Path, output: str | Path | None = None) -> Path:
+    """Write a legacy ``.gate.pt`` as JSON (default: ``<stem>.json`` beside it, ``model.gate.json``
+    for ``model.gate.pt``); the arrays are the same float32 values. Returns the file written."""
+    path = Path(path)
+    gate = ExitGate.from_dict(_read_legacy(path))
+    output = Path(output) if output is not None else path.with_suffix(".json")
+    gate.save(output)
+    return output

@@ -19,7 +19,9 @@ P + C frames: the runtime keeps the left context it is configured with, so one e
 chunk size and left context. Outputs ``log_probs`` (B, C, V) and ``hidden`` (B, C, D).
 
 ``model.json`` beside the graphs is the one metadata file (:data:`FORMAT`): encoder settings,
-exits and their graphs, the tokenizer file (copied beside), the model's shipped streaming defaults.
+exits and their graphs, the tokenizer file (copied beside), the model's shipped streaming defaults
+and the fingerprint of the torch model's weights (``model_fingerprint``), which the learned exit
+gate copied beside (``model.gate.json``, :mod:`asr_ee.exits.gate`) is checked against.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import torch
 from torch import nn
 
 from asr_ee.config import to_dict
+from asr_ee.exits.fingerprint import FINGERPRINT_KEY, model_fingerprint
+from asr_ee.exits.gate import ExitGate, check_gate, gate_path
 from asr_ee.export.format import FORMAT, METADATA_FILE, STATE_FIELDS, state_names
 from asr_ee.models.conformer import LayerState
 from asr_ee.models.encoder import EarlyExitEncoder
@@ -175,7 +179,8 @@ def _sha256(path: Path) -> str:
 
 def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer: str | Path | None = None,
                 int8: bool = False, defaults: dict[str, Any] | None = None,
-                source: str | Path | None = None, extra_files: list[Path] | None = None) -> ExportResult:
+                source: str | Path | None = None, extra_files: list[Path] | None = None,
+                gate: ExitGate | None = None) -> ExportResult:
     """Write the streaming step of ``encoder`` as ONNX graphs and ``model.json`` into ``output_dir``.
 
     The encoder is copied first (``copy.deepcopy``) and only the copy is put in eval mode and
@@ -189,9 +194,13 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
         source: the model file exported (recorded with its sha256).
         extra_files: files copied beside the graphs under their own names (the language model
             ``defaults["lm"]`` names).
+        gate: the model's learned exit gate, written beside as ``model.gate.json`` (checked against
+            ``encoder`` first: a gate of another model is a ConfigError).
     """
     if not encoder.cfg.causal:
         raise ValueError("only a causal model streams; this one has a centred convolution")
+    if gate is not None:
+        check_gate(gate, encoder)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / METADATA_FILE).unlink(missing_ok=True)  # written last: a failed export leaves none
@@ -213,7 +222,7 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
     metadata: dict[str, Any] = {
         "format": FORMAT, "encoder_config": to_dict(model.cfg), "exit_layers": list(model.cfg.exit_layers),
         "blocks": blocks, "int8": int8, "opset": OPSET, "streaming_defaults": dict(defaults or {}),
-        "tokenizer": None, "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
+        "tokenizer": None, FINGERPRINT_KEY: model_fingerprint(encoder), "gate": None, "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
         # any chunk size and left context run on the same graphs; a Splitformer's chunks are even
         "chunk_frames_multiple": 2 if model.branches else 1,
         # block 0 takes (chunk - 1) * stride + right_context + 1 fbank frames for a chunk of encoder frames
@@ -224,6 +233,11 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
     }
     for extra in extra_files or []:
         shutil.copyfile(extra, output_dir / Path(extra).name)
+    gate_file = gate_path(output_dir / METADATA_FILE)
+    gate_file.unlink(missing_ok=True)
+    if gate is not None:
+        gate.save(gate_file)
+        metadata["gate"] = gate_file.name
     if tokenizer is not None:
         shutil.copyfile(tokenizer, output_dir / "tokenizer.model")
         metadata["tokenizer"] = "tokenizer.model"

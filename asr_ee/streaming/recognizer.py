@@ -90,7 +90,8 @@ class Recognizer:
         cpu_load: callable giving the CPU load of other processes, 0..1 (default: psutil).
         lm: token n-gram LM (:mod:`asr_ee.decoding.lm`) fused into ``beam`` decoding; None: CTC alone.
         gate: the learned criterion's model; None: with the ``gate`` criterion, the gate file beside
-            the model (:func:`asr_ee.exits.gate.gate_path`), refused when trained on another model.
+            the model file or in the exported folder (:func:`asr_ee.exits.gate.find_gate`), refused
+            when trained on another model.
     """
 
     def __init__(self, pretrained: Pretrained, config: StreamingConfig | None = None, *,
@@ -116,9 +117,10 @@ class Recognizer:
         self.cost = ChunkCost(cfg, context_frames=float(self.config.chunk_frames + self.config.left_context_frames))
         self.gate = gate
         if gate is None and self.config.criterion is not None and self.config.criterion.spec.needs_model:
-            from asr_ee.exits.gate import gate_path, load_gate  # the gate file is a torch file
+            from asr_ee.exits.gate import find_gate, load_gate
 
-            self.gate = load_gate(gate_path(pretrained.path), getattr(self.encoder, "module", None))
+            # checked against the model: a torch model's weights, or the fingerprint an export recorded
+            self.gate = load_gate(find_gate(pretrained.path), pretrained.encoder)
         self.controller, self.thresholds = self._load_controller()
         if cpu_load is None:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)

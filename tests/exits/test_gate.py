@@ -8,6 +8,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,8 +18,9 @@ from asr_ee.data.tokenizer import Tokenizer, train_tokenizer
 from asr_ee.evaluation import EvaluationConfig, Policy, charged_exits, choose_exits, evaluate
 from asr_ee.evaluation.batching import ExitHidden
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector, ExitView
-from asr_ee.exits.gate import (FEATURES, ExitGate, calibrate, chunk_examples, chunk_views, first_exits, fit_gate,
-                               gate_path, load_gate, model_fingerprint)
+from asr_ee.exits.fingerprint import model_fingerprint
+from asr_ee.exits.gate import FEATURES, ExitGate, chunk_examples, chunk_views, gate_path, load_gate
+from asr_ee.exits.gate_fit import calibrate, first_exits, fit_gate
 from asr_ee.features import SAMPLE_RATE, make_fbank
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder, build_encoder, preset
@@ -71,7 +73,7 @@ def _trained_gate(encoder: EarlyExitEncoder, blank_id: int) -> ExitGate:
         lps, hidden = _offline(encoder, _speech(4.0, seed))
         examples += [chunk_examples(chunk_views(lps, hidden, s, min(s + CHUNK, lps[0].size(0))), blank_id)
                      for s in range(0, lps[0].size(0), CHUNK)]
-    x, y = torch.stack([f for f, _ in examples]), torch.stack([l for _, l in examples])
+    x, y = np.stack([f for f, _ in examples]), np.stack([l for _, l in examples])
     y[0] = 1 - y[0]  # both classes at every exit, whatever the random model does
     return fit_gate(x, y, exit_layers=encoder.cfg.exit_layers, blank_id=blank_id,
                     fingerprint=model_fingerprint(encoder))
@@ -108,7 +110,7 @@ def test_uncertain_chunks_go_deeper() -> None:
         views = [ExitView(_peaked(tokens, vocab, 8.0 if sure else 0.3, g)) for _ in range(2)]
         views.append(ExitView(_peaked(tokens, vocab, 8.0, g)))
         examples.append(chunk_examples(views, 0))
-    x, y = torch.stack([f for f, _ in examples]), torch.stack([l for _, l in examples])
+    x, y = np.stack([f for f, _ in examples]), np.stack([l for _, l in examples])
     assert 0.0 < float(y[:, 0].mean()) < 1.0
     gate = fit_gate(x, y, exit_layers=[1, 2, 3], blank_id=0, fingerprint="x")
     tokens = torch.randint(0, vocab, (CHUNK,), generator=g)
@@ -124,13 +126,13 @@ def test_uncertain_chunks_go_deeper() -> None:
 def test_a_gate_of_another_model_is_refused(tokenizer: Tokenizer, tmp_path: Path) -> None:
     mine, other = _encoder(tokenizer.vocab_size, seed=0), _encoder(tokenizer.vocab_size, seed=1)
     model_path = tmp_path / "model.pt"
-    assert gate_path(model_path) == tmp_path / "model.gate.pt"
+    assert gate_path(model_path) == tmp_path / "model.gate.json"
     with pytest.raises(ConfigError, match="train-gate"):
         load_gate(gate_path(model_path), mine)
     gate = _trained_gate(mine, tokenizer.blank_id)
     gate.save(gate_path(model_path))
     loaded = load_gate(gate_path(model_path), mine)
-    assert torch.equal(loaded.weight, gate.weight) and loaded.fingerprint == model_fingerprint(mine)
+    assert np.array_equal(loaded.weight, gate.weight) and loaded.fingerprint == model_fingerprint(mine)
     with pytest.raises(ConfigError, match="another model"):
         load_gate(gate_path(model_path), other)
     config = StreamingConfig(chunk_frames=CHUNK, left_context_chunks=LEFT, criterion=ExitCriterion("gate", 0.5),
@@ -251,13 +253,13 @@ def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer,
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "missing.jsonl.gz")]) == 2
     assert gate.label == "tokens@4"  # the default: best-path tokens against the last exit (no ceiling stored)
     # against a ceiling (layer 3, exit index 2): the gate stops there at the latest, whatever the threshold
-    ceiling = tmp_path / "ceiling.gate.pt"
+    ceiling = tmp_path / "ceiling.gate.json"
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--label",
                  "frames", "--reference-layer", "3", "--output", str(ceiling), "--chunk-frames", str(CHUNK),
                  "--left-context-chunks", str(LEFT), "--threads", "1"]) == 0
     capped = load_gate(ceiling)
     assert capped.label == "frames@3" and capped.info["reference_layer"] == 3
-    features = torch.randn(64, len(FEATURES))
+    features = np.random.default_rng(0).normal(size=(64, len(FEATURES)))
     assert bool((capped.probabilities(2, features) > 0.999).all())
     assert max(layer for _, _, layer in capped.calibration[3]) <= 3.0
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
