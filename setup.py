@@ -13,7 +13,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 SHIPPED_FROM = Path(__file__).resolve().parent / "exp" / "small"
-SHIPPED_FILES = ("model.pt", "lm.pt", "lm.arpa.gz", "lm.arpa.gz.json", "model.gate.pt")  # the LM as KenLM reads it; the exit gate
+SHIPPED_FILES = ("model.pt", "lm.pt", "lm.arpa.gz", "lm.arpa.gz.json", "model.gate.json")  # the LM as KenLM reads it; the exit gate (JSON: read without torch)
 
 
 def shipped_onnx_files() -> tuple[str, ...]:

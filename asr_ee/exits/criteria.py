@@ -140,7 +140,11 @@ class CriterionSpec:
 # with the default copy policy (benchmarks/streaming_rtf.py; figures in README, "Streaming"): the
 # cheapest threshold costing less than a tenth more WER than full depth, rechecked with each shipped
 # model. confidence_min and patience were chosen the same way per chunk on the dev split of an
-# earlier model. The gate's is its probability that the exit matches the last one.
+# earlier model. The gate's is its probability that the exit matches the reference exit, chosen by
+# the same rule on the shipped model's dev split per chunk with beam + LM (0.9: -0.8% WER at 0.717 of
+# the compute; test: +8.0% at 0.714, where entropy 0.01 costs +5.7% at 0.871). The shipped model's
+# own default criterion is in its file (gate 0.9, scripts/stamp_defaults.py); StreamingConfig's
+# default stays entropy, which needs no trained model.
 CRITERIA: dict[str, CriterionSpec] = {spec.name: spec for spec in (
     CriterionSpec("entropy", "entropy", lambda v, h, m: mean_normalized_entropy(v.log_probs), "below", 0.01,
                   (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.4)),

@@ -185,3 +185,19 @@ def test_onnx_evaluation_of_the_gate_equals_torch(gated: dict, tmp_path: Path, m
         rows.append([(r["threshold"], r["granularity"], r["wer"], round(r["compute_fraction"], 6))
                      for r in summary["policies"] if r["criterion"] == "gate"])
     assert rows[0] and rows[0] == rows[1]
+
+
+def test_the_shipped_export_carries_the_shipped_gate() -> None:
+    """exp/small/onnx/ (scripts/export_shipped_onnx.sh) holds the gate of exp/small/model.pt and the
+    fingerprint it is checked against, so the shipped defaults' criterion runs on either backend."""
+    from asr_ee.pretrained import DEFAULT_MODEL
+    from asr_ee.runtime.backend import shipped_onnx_dir
+
+    folder = shipped_onnx_dir()
+    metadata = json.loads((folder / "model.json").read_text())
+    shipped = load_gate(gate_path(DEFAULT_MODEL))
+    copied = load_gate(folder / metadata["gate"], load_onnx_model(folder).encoder)
+    assert metadata["model_fingerprint"] == shipped.fingerprint == copied.fingerprint
+    for name in ("mean", "std", "weight", "bias"):
+        np.testing.assert_array_equal(getattr(copied, name), getattr(shipped, name))
+    assert copied.calibration == shipped.calibration
