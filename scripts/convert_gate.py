@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from asr_ee.exits.gate import FEATURES, ExitGate, _read_legacy, convert_legacy_gate, load_gate
+from asr_ee.exits.gate import FEATURES, ExitGate, read_legacy_gate, convert_legacy_gate, load_gate
 
 
 def main(argv: list[str]) -> int:
@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     output = convert_legacy_gate(argv[0], argv[1] if len(argv) == 2 else None)
-    old, new = ExitGate.from_dict(_read_legacy(argv[0])), load_gate(output)
+    old, new = ExitGate.from_dict(read_legacy_gate(argv[0])), load_gate(output)
     features = np.random.default_rng(0).normal(size=(256, len(FEATURES))).astype(np.float32)
     for k in range(len(old.exit_layers)):
         if not np.array_equal(old.probabilities(k, features), new.probabilities(k, features)):

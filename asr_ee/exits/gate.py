@@ -43,7 +43,8 @@ from asr_ee.exits.criteria import ExitView, as_array
 from asr_ee.exits.fingerprint import encoder_fingerprint
 
 __all__ = ["FEATURES", "CALIBRATION_THRESHOLDS", "ExitGate", "gate_features", "chunk_views", "chunk_examples",
-           "gate_path", "legacy_gate_path", "find_gate", "load_gate", "check_gate", "convert_legacy_gate"]
+           "gate_path", "legacy_gate_path", "find_gate", "load_gate", "check_gate", "read_legacy_gate",
+           "convert_legacy_gate"]
 
 FEATURES = ("entropy", "margin", "blank_share", "min_confidence", "entropy_change", "margin_change",
             "blank_share_change", "agrees_with_previous", "hidden_change")
@@ -220,7 +221,7 @@ class ExitGate:
         tmp.replace(path)
 
 
-def _read_legacy(path: Path) -> dict:
+def read_legacy_gate(path: Path) -> dict:
     """A gate file written with ``torch.save`` (before gates were JSON): read with torch."""
     try:
         import torch
@@ -241,7 +242,7 @@ def load_gate(path: str | Path, encoder: Any = None) -> ExitGate:
     if raw.lstrip()[:1] == b"{":
         data = json.loads(raw)
     else:
-        data = _read_legacy(path)
+        data = read_legacy_gate(path)
         print(f"note: {path} is a legacy torch gate file; convert it to JSON, which the runtime without torch "
               f"reads: python scripts/convert_gate.py {path}", file=sys.stderr)
     gate = ExitGate.from_dict(data)
@@ -261,7 +262,7 @@ def convert_legacy_gate(path: str | Path, output: str | Path | None = None) -> P
     """Write a legacy ``.gate.pt`` as JSON (default: ``<stem>.json`` beside it, ``model.gate.json``
     for ``model.gate.pt``); the arrays are the same float32 values. Returns the file written."""
     path = Path(path)
-    gate = ExitGate.from_dict(_read_legacy(path))
+    gate = ExitGate.from_dict(read_legacy_gate(path))
     output = Path(output) if output is not None else path.with_suffix(".json")
     gate.save(output)
     return output

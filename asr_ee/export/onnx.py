@@ -222,7 +222,8 @@ def export_onnx(encoder: EarlyExitEncoder, output_dir: str | Path, *, tokenizer:
     metadata: dict[str, Any] = {
         "format": FORMAT, "encoder_config": to_dict(model.cfg), "exit_layers": list(model.cfg.exit_layers),
         "blocks": blocks, "int8": int8, "opset": OPSET, "streaming_defaults": dict(defaults or {}),
-        "tokenizer": None, FINGERPRINT_KEY: model_fingerprint(encoder), "gate": None, "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
+        "tokenizer": None, FINGERPRINT_KEY: model_fingerprint(encoder), "gate": None,
+        "source": None if source is None else {"path": str(source), "sha256": _sha256(Path(source))},
         # any chunk size and left context run on the same graphs; a Splitformer's chunks are even
         "chunk_frames_multiple": 2 if model.branches else 1,
         # block 0 takes (chunk - 1) * stride + right_context + 1 fbank frames for a chunk of encoder frames

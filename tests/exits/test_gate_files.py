@@ -16,7 +16,7 @@ import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector
-from asr_ee.exits.gate import (FEATURES, ExitGate, _read_legacy, convert_legacy_gate, find_gate, gate_path,
+from asr_ee.exits.gate import (FEATURES, ExitGate, read_legacy_gate, convert_legacy_gate, find_gate, gate_path,
                                legacy_gate_path, load_gate)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,15 +77,15 @@ def test_a_legacy_torch_gate_is_read_with_a_note_and_converts_exactly(tmp_path: 
     assert capsys.readouterr().err == ""
     for k in range(3):
         np.testing.assert_array_equal(new.probabilities(k, features), old.probabilities(k, features))
-        np.testing.assert_allclose(new.probabilities(k, features), _torch_probabilities(_read_legacy(legacy), k, features),
-                                   rtol=0, atol=1e-6)
+        torch_probs = _torch_probabilities(read_legacy_gate(legacy), k, features)
+        np.testing.assert_allclose(new.probabilities(k, features), torch_probs, rtol=0, atol=1e-6)
     assert new.calibration == old.calibration and new.fingerprint == old.fingerprint
 
 
 def test_the_shipped_gate_json_is_the_legacy_file_converted() -> None:
     """exp/small/model.gate.json (scripts/convert_gate.py exp/small/model.gate.pt): the same
     arrays, so the same probabilities, as the torch file it came from."""
-    legacy, new = _read_legacy(SHIPPED / "model.gate.pt"), load_gate(SHIPPED / "model.gate.json")
+    legacy, new = read_legacy_gate(SHIPPED / "model.gate.pt"), load_gate(SHIPPED / "model.gate.json")
     old = ExitGate.from_dict(legacy)
     features = _features(1024)
     for k in range(len(new.exit_layers) - 1):

@@ -40,7 +40,8 @@ def _fit(encoder, blank_id: int, audio: list) -> tuple[ExitGate, list[float]]:
     assert failed == 0
     x, y = np.concatenate(features), np.concatenate(labels)
     y[0] = 1 - y[0]  # both classes at every exit, whatever the random model does
-    gate = fit_gate(x, y, exit_layers=encoder.cfg.exit_layers, blank_id=blank_id, fingerprint=model_fingerprint(encoder))
+    gate = fit_gate(x, y, exit_layers=encoder.cfg.exit_layers, blank_id=blank_id,
+                    fingerprint=model_fingerprint(encoder))
     values = [float(v) for k in range(x.shape[1]) for v in gate.probabilities(k, x[:, k])]
     return gate, values
 
@@ -115,7 +116,8 @@ import numpy as np
 from asr_ee import Recognizer
 
 settings = json.loads(sys.argv[3])
-rec = Recognizer.from_pretrained(sys.argv[1], settings=settings, criterion="gate", threshold=float(sys.argv[4]), lm=False)
+rec = Recognizer.from_pretrained(sys.argv[1], settings=settings, criterion="gate", threshold=float(sys.argv[4]),
+                                 lm=False)
 chunks = rec.transcribe(np.load(sys.argv[2]), sample_rate=16000).chunks
 print(json.dumps({"exits": [c.exit_layer for c in chunks], "values": [c.criterion_value for c in chunks],
                   "torch": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "lhotse"))}))
@@ -160,7 +162,8 @@ def test_a_gate_of_another_model_is_refused_on_both_backends(gated: dict, tmp_pa
         Recognizer.from_pretrained(onnx, settings=SETTINGS, criterion="gate", lm=False)
 
 
-def test_onnx_evaluation_of_the_gate_equals_torch(gated: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_onnx_evaluation_of_the_gate_equals_torch(gated: dict, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``asr-ee evaluate --backend onnx --criteria gate`` reads the gate in the exported folder and
     reports what the torch path reports under the chunk mask (same features: lhotse's)."""
     import soundfile as sf
