@@ -156,6 +156,7 @@ def _start(args: argparse.Namespace, env: Environment) -> tuple[Session, PlainDi
     except (OSError, RuntimeError) as e:  # soundfile's errors are RuntimeErrors; permissions and the like OSErrors
         source.stop(abort=True)
         return _fail(env, f"--save {args.save}: cannot write there ({e})")
+    recognizer.warm_up()  # the first chunk's one-time costs would read as a backlog to the load controller
     num_layers = recognizer.encoder.cfg.num_layers
     display = make_display(num_layers, env.out, env.err, plain=args.plain, width=env.width or _terminal_width())
     session = Session(recognizer, source, display, recorder=recorder, clock=env.clock,
