@@ -1,7 +1,8 @@
 """Interpolate two exported models of one architecture, weight by weight (WiSE-FT: Wortsman et al.,
 "Robust fine-tuning of zero-shot models", 2022): ``alpha`` of the fine-tuned model plus
 ``1 - alpha`` of the model it was fine-tuned from, BatchNorm statistics included. Keeps the
-fine-tuned model's tokenizer and info (its defaults) and records the recipe in ``info``.
+fine-tuned model's tokenizer, config and info (its defaults) and records the recipe in ``info``.
+The two may differ in their dropout rate (no weight depends on it), nothing else.
 Usage: python scripts/interpolate_models.py FINETUNED.pt BASE.pt ALPHA OUT.pt"""
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ def main(argv: list[str]) -> int:
         print(f"alpha must be in [0, 1], got {alpha}", file=sys.stderr)
         return 2
     tuned, base = load_checkpoint(tuned_path), load_checkpoint(base_path)
-    if tuned["encoder_config"] != base["encoder_config"] or tuned["model"].keys() != base["model"].keys():
+    def structure(config: dict) -> dict:
+        return {k: v for k, v in config.items() if k != "dropout"}
+
+    if structure(tuned["encoder_config"]) != structure(base["encoder_config"]) or tuned["model"].keys() != base["model"].keys():
         raise CheckpointError(f"{tuned_path} and {base_path} are not the same architecture")
     weights = {}
     for name, value in tuned["model"].items():
