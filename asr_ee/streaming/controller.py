@@ -6,13 +6,15 @@ and a small per-stream :class:`ControllerState`; the recognizer takes the readin
 it with a fake clock and a fake load.
 
 **One ladder of levels.** Level 0 is the configured setting (the criterion's threshold, every exit
-up to the top allowed). The first ``budget_steps`` levels move the compute *budget*: each makes the
+up to the top allowed). With ``move_budget`` (off by default: on the load benchmark the cap alone
+held as well or better, at less WER; README "Streaming under CPU load"), the first
+``budget_steps`` levels move the compute *budget*: each makes the
 exit criterion one step cheaper (the recognizer's ladder of thresholds,
 :func:`asr_ee.streaming.budget.threshold_ladder`: the learned gate's threshold moves along its dev
 calibration, ``budget_step`` of full-depth compute a level; entropy, confidence and patience walk
-their sweeps), so chunks that are easy still stop early and hard ones may still go deep. Only
-below the cheapest budget does the *cap* (deepest exit allowed) drop, one exit a level, down to
-``min_exit_index``: the last resort. A raise walks the same ladder back (cap first, then budget).
+their sweeps), so chunks that are easy still stop early and hard ones may still go deep. Below the
+cheapest budget (at once without ``move_budget``) the *cap* (deepest exit allowed) drops, one exit
+a level, down to ``min_exit_index``; the criterion still decides below the cap. A raise walks the same ladder back (cap first, then budget).
 
 **When to go down** (see :class:`~asr_ee.streaming.config.ControllerConfig`). The stream's excess
 backlog (audio waiting beyond the chunk about to be decoded) and its growth rate, a least-squares

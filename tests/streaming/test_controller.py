@@ -235,7 +235,8 @@ def test_the_recognizer_spends_the_gate_budget_before_it_caps_and_restores_both(
     clock = FakeClock(tick=0.01)
     config = StreamingConfig(chunk_frames=4, criterion=ExitCriterion("gate", 0.95), endpoint=None,
                              skip_policy=SkipPolicy.COPY,
-                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000, budget_step=0.2))
+                             controller=ControllerConfig(raise_after_chunks=2, latency_budget_ms=60_000, budget_step=0.2,
+                                                         move_budget=True))
     recognizer = Recognizer(tiny_pretrained, config, clock=clock, cpu_load=lambda: 0.0, gate=gate)
     assert recognizer.thresholds == [0.95, 0.8, 0.5, 0.2] and recognizer.controller.lowest == 6
     stream = recognizer.create_stream()
