@@ -18,6 +18,7 @@ from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector
 from asr_ee.exits.gate import (FEATURES, ExitGate, read_legacy_gate, convert_legacy_gate, find_gate, gate_path,
                                legacy_gate_path, load_gate)
+from no_torch import BLOCK_TORCH
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "exp" / "small"
@@ -97,16 +98,7 @@ def test_the_shipped_gate_json_is_the_legacy_file_converted() -> None:
 
 
 # Loads a gate and decides on given posteriors in a process where torch cannot be imported.
-_NO_TORCH = r"""
-import importlib.abc, json, sys
-
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchaudio", "lhotse"):
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
+_NO_TORCH = BLOCK_TORCH + r"""
 import numpy as np
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitCriterion, ExitSelector

@@ -22,6 +22,7 @@ from asr_ee.exits.fingerprint import model_fingerprint
 from asr_ee.exits.gate import ExitGate, gate_path, load_gate
 from asr_ee.inputs import Utterance
 from asr_ee.runtime.onnx_encoder import load_onnx_model
+from no_torch import BLOCK_TORCH
 from export_helpers import seeded_encoder, synthetic_speech
 
 CHUNK, LEFT = 4, 2
@@ -102,16 +103,7 @@ def test_onnx_and_torch_streams_take_the_same_exit_per_chunk(gated: dict) -> Non
 
 
 # Streams with the gate on the exported folder in a process where torch cannot be imported.
-_NO_TORCH = r"""
-import importlib.abc, json, sys
-
-class NoTorch(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "torchaudio", "lhotse"):
-            raise ImportError(f"{name} is blocked")
-        return None
-
-sys.meta_path.insert(0, NoTorch())
+_NO_TORCH = BLOCK_TORCH + r"""
 import numpy as np
 from asr_ee import Recognizer
 
