@@ -13,6 +13,7 @@ P cached frames, K conv kernel.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,15 @@ def keep_last(x: np.ndarray, frames: int | None) -> np.ndarray:
         return x
     return x[:, :, :0] if frames <= 0 else x[:, :, -frames:]
 
+
+
+@functools.lru_cache(maxsize=32)
+def _rope(start: int, count: int, head_dim: int) -> np.ndarray:
+    """The rotary tables of positions [start, start + count): every block of a chunk (and every
+    stream at that position) feeds the same ones, so they are computed once (read-only)."""
+    tables = rotary_tables_np(np.arange(start, start + count), head_dim)
+    tables.setflags(write=False)
+    return tables
 
 class OnnxGraphs:
     """The graphs of an exported folder (one onnxruntime session per graph, ``threads`` each)."""
@@ -92,10 +102,9 @@ class OnnxGraphs:
              caches: Caches, left_context_frames: int | None) -> list[np.ndarray]:
         chunk = x.shape[1] if input_name != "feats" else (x.shape[1] - 3) // 4
         feeds = {input_name: np.ascontiguousarray(x, dtype=np.float32),
-                 "rope": rotary_tables_np(np.arange(start, start + chunk), self.head_dim)}
+                 "rope": _rope(start, chunk, self.head_dim)}
         if self.blocks[b]["branch"] is not None:
-            half = np.arange(start // 2, start // 2 + (chunk + 1) // 2)
-            feeds["branch_rope"] = rotary_tables_np(half, self.head_dim)
+            feeds["branch_rope"] = _rope(start // 2, (chunk + 1) // 2, self.head_dim)
         slots = self._slots(b)
         for slot in slots:
             kind, index = ("branch", slot[6:]) if slot.startswith("branch") else ("layer", slot[5:])
