@@ -31,6 +31,7 @@ from asr_ee.data.datamodule import DataConfig, batch_lengths, make_train_loader,
 from asr_ee.data.tokenizer import Tokenizer
 from asr_ee.exits.loss import exit_distillation_loss, multi_exit_ctc_loss
 from asr_ee.models import EncoderConfig, build_encoder
+from asr_ee.models.config import weight_layout_differences
 from asr_ee.models.masks import ChunkDraw, ChunkSampler, DynamicChunkConfig, random_chunk_exits
 from asr_ee.models.subsampling import subsampled_lengths
 
@@ -253,9 +254,8 @@ def _init_weights(model, cfg: TrainConfig) -> None:
     no weight depends on: fine-tuning with more dropout is a regularization choice); optimizer and
     schedule start fresh."""
     encoder_config, weights = load_weights(cfg.init_from)
-    ours = to_dict(cfg.encoder)
-    if {k: v for k, v in encoder_config.items() if k != "dropout"} != {k: v for k, v in ours.items() if k != "dropout"}:
-        differing = sorted(k for k in ours if k != "dropout" and encoder_config.get(k) != ours[k])
+    differing = weight_layout_differences(encoder_config, to_dict(cfg.encoder))
+    if differing:
         raise ConfigError(f"init_from {cfg.init_from} has a different encoder config than this run ({', '.join(differing)})")
     model.load_state_dict(weights)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 from asr_ee.checkpoint import CheckpointError, atomic_save, load_checkpoint
+from asr_ee.models.config import weight_layout_differences
 
 
 def main(argv: list[str]) -> int:
@@ -21,10 +22,7 @@ def main(argv: list[str]) -> int:
         print(f"alpha must be in [0, 1], got {alpha}", file=sys.stderr)
         return 2
     tuned, base = load_checkpoint(tuned_path), load_checkpoint(base_path)
-    def structure(config: dict) -> dict:
-        return {k: v for k, v in config.items() if k != "dropout"}
-
-    if structure(tuned["encoder_config"]) != structure(base["encoder_config"]) or tuned["model"].keys() != base["model"].keys():
+    if weight_layout_differences(tuned["encoder_config"], base["encoder_config"]) or tuned["model"].keys() != base["model"].keys():
         raise CheckpointError(f"{tuned_path} and {base_path} are not the same architecture")
     weights = {}
     for name, value in tuned["model"].items():

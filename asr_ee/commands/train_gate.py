@@ -79,7 +79,8 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
                      *, reference: int | None = None, label: str = "frames"
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[int]], float, int]:
     """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels (exit index
-    ``reference``, default the last, as the reference; ``label`` as :func:`chunk_labels`) and the
+    ``reference``, default the last, as the reference; ``label`` as
+    :func:`~asr_ee.exits.gate_labels.chunk_labels`) and the
     encoder frames of each chunk; then the mean attended context (frames, as evaluation's summary
     counts it) and how many utterances could not be read."""
     import numpy as np
@@ -87,7 +88,6 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
     from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits, read_features
     from asr_ee.evaluation.scoring import visible_keys
     from asr_ee.exits.gate import chunk_examples, chunk_views
-    from asr_ee.exits.gate_labels import chunk_labels
     from asr_ee.exits.selection import segment_bounds
 
     items, failed = read_features(list(enumerate(_ending_as_streams_do(utterances))))
@@ -98,12 +98,12 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
             for exit_lps, hidden in zip(outs, capture.take([lps[0].size(0) for lps in outs])):
                 num_frames = exit_lps[0].size(0)
                 bounds = segment_bounds(num_frames, cfg.chunk_frames)
-                views = [chunk_views(exit_lps, hidden, s, e) for s, e in bounds]
-                if not views:
+                examples = [chunk_examples(chunk_views(exit_lps, hidden, s, e), blank_id, reference=reference,
+                                           label=label) for s, e in bounds]
+                if not examples:
                     continue
-                features.append(np.stack([chunk_examples(v, blank_id)[0] for v in views]))
-                labels.append(np.array([chunk_labels(v, blank_id, reference=reference, kind=label) for v in views],
-                                       np.float32))
+                features.append(np.stack([f for f, _ in examples]))
+                labels.append(np.stack([y for _, y in examples]))
                 frames.append([e - s for s, e in bounds])
                 keys += visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks)
     total = sum(sum(f) for f in frames)

@@ -33,11 +33,6 @@ LabelKind = Literal["frames", "tokens"]
 LABELS: tuple[str, ...] = ("frames", "tokens")
 
 
-def _argmax(view: ExitView) -> np.ndarray:
-    best = view.argmax
-    return best.numpy() if hasattr(best, "numpy") else np.asarray(best)
-
-
 def best_path_tokens(best: np.ndarray, blank_id: int) -> list[int]:
     """CTC's collapse of frame-wise best tokens: repeats merged, then blanks dropped."""
     tokens, previous = [], None
@@ -57,14 +52,14 @@ def chunk_labels(views: Sequence[ExitView], blank_id: int, *, reference: int | N
     reference = len(views) - 1 if reference is None else reference
     if not 0 <= reference < len(views):
         raise ValueError(f"reference exit index {reference} out of range for {len(views)} exits")
-    ref = _argmax(views[reference])
+    ref = views[reference].argmax
     ref_tokens = best_path_tokens(ref, blank_id) if kind == "tokens" else None
     labels = []
     for k in range(len(views) - 1):
         if k >= reference:
             labels.append(1.0)
         elif kind == "frames":
-            labels.append(float(bool(np.array_equal(_argmax(views[k]), ref))))
+            labels.append(float(bool(np.array_equal(views[k].argmax, ref))))
         else:
-            labels.append(float(best_path_tokens(_argmax(views[k]), blank_id) == ref_tokens))
+            labels.append(float(best_path_tokens(views[k].argmax, blank_id) == ref_tokens))
     return labels

@@ -11,7 +11,7 @@ from typing import Literal
 
 from asr_ee.config import ConfigError, from_dict
 
-__all__ = ["EncoderConfig", "PRESETS", "preset", "load_encoder_config"]
+__all__ = ["EncoderConfig", "PRESETS", "preset", "load_encoder_config", "weight_layout_differences"]
 
 
 @dataclass
@@ -113,3 +113,13 @@ def load_encoder_config(name_or_path: str) -> EncoderConfig:
         data = data["encoder"]
     return from_dict(EncoderConfig, data, where=str(path))
 
+
+# settings no weight depends on: two configs that differ only in these hold the same weights
+_NOT_IN_WEIGHTS = frozenset({"dropout"})
+
+
+def weight_layout_differences(a: dict, b: dict) -> list[str]:
+    """The fields of two stored encoder configs (``to_dict``) whose difference changes the weights;
+    [] when one's weights fit the other (they may differ in the dropout rate: fine-tuning or
+    interpolating a model trained with more dropout)."""
+    return sorted(k for k in set(a) | set(b) if k not in _NOT_IN_WEIGHTS and a.get(k) != b.get(k))

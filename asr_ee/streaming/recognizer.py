@@ -122,6 +122,9 @@ class Recognizer:
             # checked against the model: a torch model's weights, or the fingerprint an export recorded
             self.gate = load_gate(find_gate(pretrained.path), pretrained.encoder)
         self.controller, self.thresholds = self._load_controller()
+        # the criterion at each budget step (the configured one first), built once for the per-chunk plan
+        self._ladder = [ExitCriterion(self.config.criterion.kind, t) for t in self.thresholds] \
+            if self.config.criterion is not None else []
         if cpu_load is None:
             cpu_load = CpuLoadMonitor() if self.controller is not None else (lambda: 0.0)
         self.cpu_load = cpu_load
@@ -227,7 +230,7 @@ class Recognizer:
             setting = self.controller.decide(stream.controller_state, reading)
             cap = setting.cap
             if criterion is not None and setting.budget_step:
-                criterion = ExitCriterion(criterion.kind, self.thresholds[setting.budget_step])
+                criterion = self._ladder[setting.budget_step]
         return _Planned(stream, feed, cap, reading, criterion)
 
     @staticmethod
