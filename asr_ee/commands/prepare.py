@@ -41,6 +41,8 @@ CORPORA: dict[str, Corpus] = {
                       "asr_ee.data.offline_corpus", "OfflineCorpusConfig", "prepare_offline_corpus"),
     "natural": Corpus("beside an offline corpus: Praat pseudo-speakers, the Piper voice, the unseen natural split",
                       "asr_ee.data.natural_corpus", "NaturalCorpusConfig", "prepare_natural_corpus"),
+    "kokoro": Corpus("beside an offline corpus: Kokoro's voices blended into speakers, one held out",
+                     "asr_ee.data.kokoro_corpus", "KokoroCorpusConfig", "prepare_kokoro_corpus"),
     "librispeech": Corpus("an unpacked LibriSpeech (corpus_dir=...)",
                           "asr_ee.data.corpora", "LibriSpeechConfig", "prepare_librispeech_corpus"),
     "tedlium": Corpus("an unpacked TED-LIUM release 3 (corpus_dir=...)",

@@ -44,13 +44,14 @@ from tqdm.auto import tqdm
 
 from asr_ee.config import ConfigError, to_dict
 from asr_ee.data.errors import CorpusFileError, SynthesisError
+from asr_ee.data.kokoro_voice import KokoroSettings, synthesize_kokoro
 from asr_ee.data.prepare import (PrepareConfig, Stages, atomic_path, check_output_config, cuts_path,
                                  features_stage, load_cuts, manifest_path, save_manifest, split_stats)
 from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, PseudoSpeakerRanges,
                                 draw_piper_settings, draw_pseudo_speaker, synthesize_piper)
 from asr_ee.data.workers import process_pool
 
-__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus"]
+__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
@@ -80,7 +81,8 @@ class NaturalCorpusConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RenderJob:
-    """One utterance: Piper speaking ``text`` (``piper`` set) or a base recording (``source``),
+    """One utterance: Piper or Kokoro speaking ``text`` (``piper`` or ``kokoro`` set) or a base
+    recording (``source``),
     then optionally resynthesized as ``pseudo``; written to ``path`` as 16 kHz FLAC."""
 
     utterance_id: str
@@ -91,6 +93,7 @@ class RenderJob:
     path: str
     piper: PiperSettings | None = None
     source: str | None = None
+    kokoro: KokoroSettings | None = None
     pseudo: PseudoSpeaker | None = None
 
 
@@ -107,6 +110,8 @@ def _render(job: RenderJob) -> tuple[str, int, str | None]:
     try:
         if job.piper is not None:
             audio, rate = synthesize_piper(job.text, job.piper)
+        elif job.kokoro is not None:
+            audio, rate = synthesize_kokoro(job.text, job.kokoro)
         else:
             audio, rate = sf.read(job.source, dtype="float32")
         if job.pseudo is not None and audio.size:
@@ -203,6 +208,17 @@ def _base_text(base: Path, split: str) -> list[str]:
     return path.read_text().splitlines()
 
 
+def unused_sentences(base: Path, seed: int) -> list[str]:
+    """The base corpus's sentences that no split of it speaks, in a shuffled order fixed by
+    ``seed``: the natural split takes the first ``natural_utterances`` of them."""
+    train_sups = SupervisionSet.from_file(manifest_path(base, "supervisions", "train"))
+    unused = sorted(set(_base_text(base, "train")) - {s.text for s in train_sups})
+    evaluation = {s for split in ("dev", "test", "test_heldout_voices") for s in _base_text(base, split)}
+    unused = [s for s in unused if s not in evaluation]
+    random.Random(f"{seed}-natural").shuffle(unused)
+    return unused
+
+
 def plan_natural_corpus(cfg: NaturalCorpusConfig, output_dir: Path) -> dict[str, list[RenderJob]]:
     """The jobs of every split, deterministic from ``cfg.seed`` and the base corpus."""
     base = Path(cfg.base_dir)
@@ -210,11 +226,7 @@ def plan_natural_corpus(cfg: NaturalCorpusConfig, output_dir: Path) -> dict[str,
     train_audio = {r.id: r.sources[0].source
                    for r in RecordingSet.from_file(manifest_path(base, "recordings", "train"))}
     used = {s.text for s in train_sups}
-    unused = sorted(set(_base_text(base, "train")) - used)
-    evaluation = {s for split in ("dev", "test", "test_heldout_voices") for s in _base_text(base, split)}
-    unused = [s for s in unused if s not in evaluation]
-    rng = random.Random(f"{cfg.seed}-natural")
-    rng.shuffle(unused)
+    unused = unused_sentences(base, cfg.seed)
     if len(unused) < cfg.natural_utterances:
         raise ConfigError(f"only {len(unused)} base sentences are unused by training; "
                           f"natural_utterances={cfg.natural_utterances} is too many")
