@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
 # Issue 15's figures for one model: WER per voice group (training voices = `test`, held-out voices,
-# the unseen natural voice), greedy and beam + LM, every exit and the exit criteria, in full context
+# the unseen natural voice, and with KOKORO_DIR set the held-out Kokoro voice), greedy and beam + LM, every exit and the exit criteria, in full context
 # and under the streaming chunk mask (8 frames, 4 left chunks: what a stream computes); and the 8
 # recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM
 # and defaults (no load controller: its exits follow the machine's load, not the audio).
 # Writes MODEL_DIR/eval/<split>[_chunk8]/ and MODEL_DIR/eval/alsa.tsv, then prints the summary table
 # (scripts/voice_groups.py).
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
-#   MODEL_DIR holds model.pt and lm.pt; SPLITS default "test test_heldout_voices natural".
+#   MODEL_DIR holds model.pt and lm.pt; SPLITS default "test test_heldout_voices natural", plus
+#   kokoro_heldout when KOKORO_DIR (an `asr-ee prepare kokoro` folder) is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${1:?usage: evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]}
 data_dir=${2:?DATA_DIR}
 natural_dir=${3:?NATURAL_DIR}
-splits=${4:-test test_heldout_voices natural}
+kokoro_dir=${KOKORO_DIR:-}
+splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}}
 threads=${THREADS:-1}
 asr=".venv/bin/asr-ee"
 for split in $splits; do
   cuts="$data_dir/cuts_$split.jsonl.gz"
   [ "$split" = natural ] && cuts="$natural_dir/cuts_natural.jsonl.gz"
+  [ "$split" = kokoro_heldout ] && cuts="${kokoro_dir:?KOKORO_DIR}/cuts_kokoro_heldout.jsonl.gz"
   for attention in full chunk; do
     out="$model_dir/eval/$split"; extra=()
     [ "$attention" = chunk ] && { out="${out}_chunk8"; extra=(--left-context-chunks 4); }

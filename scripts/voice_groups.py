@@ -14,7 +14,8 @@ from asr_ee.decoding.wer import word_errors
 from asr_ee.exits.criteria import DEFAULT_THRESHOLDS
 
 GROUPS = {"test": "training voices (test)", "test_heldout_voices": "held-out voices",
-          "natural": "unseen natural voice (Piper joe)"}
+          "natural": "unseen natural voice (Piper joe)",
+          "kokoro_heldout": "held-out Kokoro voice (jf_gongitsune)"}
 
 
 def _results(model_dir: Path, name: str) -> dict | None:

@@ -18,6 +18,7 @@ set -euo pipefail
 recipe=recipes/offline_tts
 data_dir=${DATA_DIR:-data/offline_tts_small}
 natural_dir=${NATURAL_DIR:-data/offline_tts_natural}
+kokoro_dir=${KOKORO_DIR:-data/offline_tts_kokoro}
 runs=${RUNS:-runs}
 stage=${STAGE:-1}
 stop_stage=${STOP_STAGE:-3}
@@ -25,6 +26,7 @@ stop_stage=${STOP_STAGE:-3}
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   asr-ee prepare offline --config "$recipe/conf/small.yaml" --output-dir "$data_dir"
   asr-ee prepare natural --config "$recipe/conf/natural.yaml" --output-dir "$natural_dir" base_dir="$data_dir"
+  asr-ee prepare kokoro --config "$recipe/conf/kokoro.yaml" --output-dir "$kokoro_dir" base_dir="$data_dir"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
