@@ -21,7 +21,9 @@ from asr_ee.exits.gate import (FEATURES, ExitGate, read_legacy_gate, convert_leg
 from no_torch import BLOCK_TORCH
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "exp" / "small"
+# model A's gate of 2026-12-07 as the torch file it was written as and as scripts/convert_gate.py
+# converted it (then exp/small/model.gate.pt and model.gate.json; kept here when the model moved on)
+LEGACY = REPO / "tests" / "exits" / "data"
 
 
 def _random_gate(seed: int = 0, exits: int = 4) -> ExitGate:
@@ -83,10 +85,10 @@ def test_a_legacy_torch_gate_is_read_with_a_note_and_converts_exactly(tmp_path: 
     assert new.calibration == old.calibration and new.fingerprint == old.fingerprint
 
 
-def test_the_shipped_gate_json_is_the_legacy_file_converted() -> None:
-    """exp/small/model.gate.json (scripts/convert_gate.py exp/small/model.gate.pt): the same
+def test_a_trained_gate_converted_from_its_torch_file_is_the_same_gate() -> None:
+    """A real trained gate (model A's of 2026-12-07) converted by scripts/convert_gate.py: the same
     arrays, so the same probabilities, as the torch file it came from."""
-    legacy, new = read_legacy_gate(SHIPPED / "model.gate.pt"), load_gate(SHIPPED / "model.gate.json")
+    legacy, new = read_legacy_gate(LEGACY / "legacy_gate.pt"), load_gate(LEGACY / "legacy_gate.json")
     old = ExitGate.from_dict(legacy)
     features = _features(1024)
     for k in range(len(new.exit_layers) - 1):
