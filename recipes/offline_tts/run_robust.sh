@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Robust models from the offline corpus (issue 15): the corpus, its natural-voice extension
-# (Praat pseudo-speakers, the Piper voice, the unseen `natural` split), then models A and B
+# (Praat pseudo-speakers, the Piper voice, the unseen `natural` split) and its Kokoro extension
+# (four Kokoro voices as 1,431 speakers, one held out), then models A and B
 # fine-tuned from the base Splitformer with channels, babble, noise and reverberation on the fly,
 # averaged, shipped and evaluated per voice group.
 #
 # Usage: recipes/offline_tts/run_robust.sh
-#   stage 1  asr-ee prepare offline + natural  -> $DATA_DIR, $NATURAL_DIR
-#   stage 2  train A (base + pseudo-speakers) and B (+ the Piper voice), one thread each, side by side
+#   stage 1  asr-ee prepare offline + natural + kokoro -> $DATA_DIR, $NATURAL_DIR, $KOKORO_DIR
+#   stage 2  train A (base + pseudo-speakers + Kokoro) and B (base + pseudo-speakers + the Piper voice),
+#            one thread each, side by side
 #   stage 3  average and evaluate each run, interpolate it with the base (0.5/0.5), ship A into exp/small
 #            (the default model) and B into exp/small-natural, and evaluate both
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
-# Measured (2 cores, other work beside it): stage 1 4 + 13 min; stage 2 78 min for A (1,700 steps)
-# and 72 min for B (1,600 steps) side by side; stage 3 ~30 min.
+# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 min; stage 2 56 min for A (1,700
+# steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side; stage 3 ~30 min.
 set -euo pipefail
 recipe=recipes/offline_tts
 data_dir=${DATA_DIR:-data/offline_tts_small}
@@ -32,8 +34,10 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   base=${BASE:-$runs/base_splitformer.pt}
   [ -f "$base" ] || git show f79b148:exp/small/model.pt > "$base"
-  # the train configs name the natural corpus as ../offline_tts_natural/ beside DATA_DIR
-  asr-ee train --config "$recipe/conf/train_robust.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a" \
+  # the train configs name the natural and Kokoro corpora as ../offline_tts_natural/ and ../offline_tts_kokoro/
+  # beside DATA_DIR. A = base + pseudo-speakers + Kokoro's voices (train_robust.yaml, without Kokoro, was A until
+  # 2026-12-07); B = base + pseudo-speakers + the Piper voice
+  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a" \
     init_from="$base" optim.cooldown_start=1350 optim.cooldown_steps=350 &
   asr-ee train --config "$recipe/conf/train_robust_natural.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_b" \
     init_from="$base" optim.cooldown_start=1250 optim.cooldown_steps=350 &
@@ -51,6 +55,6 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     mkdir -p "$2" && cp "$runs/$1/lm.pt" "$2/lm.pt" && cp "$runs/$1/train.yaml" "$2/train.yaml"
     python scripts/interpolate_models.py "$runs/$1/model.pt" "$base" 0.5 "$2/model.pt"
     asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$2/model.pt" --lm "$2/lm.pt" --decoding greedy+lm --output-dir "$2/eval/dev"
-    bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"
+    KOKORO_DIR="$kokoro_dir" bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"
   done
 fi
