@@ -19,25 +19,19 @@ with the Kokoro voices of :mod:`asr_ee.data.kokoro_voice`. Splits, ``cuts_<split
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 from pathlib import Path
 from typing import Any
 
 from lhotse import SupervisionSet
 
-from asr_ee.config import ConfigError, to_dict
-from asr_ee.data.errors import CorpusFileError
+from asr_ee.config import ConfigError
 from asr_ee.data.kokoro_voice import KOKORO_VOICES, KokoroRanges, KokoroSettings, draw_kokoro_settings
-from asr_ee.data.natural_corpus import RenderJob, _synth_stage, unused_sentences
-from asr_ee.data.prepare import (PrepareConfig, Stages, atomic_path, check_output_config, features_stage,
-                                 load_cuts, manifest_path, split_stats)
+from asr_ee.data.natural_corpus import RenderJob, build_beside_base, unused_sentences
+from asr_ee.data.prepare import manifest_path
 from asr_ee.data.voices import PseudoSpeakerRanges, draw_pseudo_speaker
 
 __all__ = ["KokoroCorpusConfig", "plan_kokoro_corpus", "prepare_kokoro_corpus"]
-
-SPLITS = ("kokoro_heldout", "train_kokoro")
-
 
 @dataclasses.dataclass
 class KokoroCorpusConfig:
@@ -97,27 +91,4 @@ def plan_kokoro_corpus(cfg: KokoroCorpusConfig, output_dir: Path) -> dict[str, l
 
 def prepare_kokoro_corpus(cfg: KokoroCorpusConfig, output_dir: str | Path) -> dict[str, Any]:
     """Build (or finish building) the extension in ``output_dir``; returns its summary."""
-    output_dir = Path(output_dir).resolve()
-    base = Path(cfg.base_dir).resolve()
-    if not (base / ".done_synth_train").is_file():
-        raise CorpusFileError(base, "is not an offline corpus with its splits synthesized: run "
-                                    f"asr-ee prepare offline --output-dir {base} first")
-    check_output_config(output_dir, to_dict(cfg))
-    stages = Stages(output_dir)
-    plans = plan_kokoro_corpus(cfg, output_dir)
-    heldout_text = output_dir / "text" / "sentences_kokoro_heldout.txt"
-    if not heldout_text.is_file():
-        heldout_text.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(heldout_text) as tmp:
-            tmp.write_text("".join(j.text + "\n" for j in plans["kokoro_heldout"]))
-    prepare = PrepareConfig(num_jobs=cfg.num_jobs, speed_factors=[])
-    splits = [s for s in SPLITS if plans[s]]
-    for split in splits:
-        stages.run(f"synth_{split}", lambda s=split: _synth_stage(s, plans[s], cfg, output_dir))
-        stages.run(f"features_{split}", features_stage(output_dir, split, prepare, train=False))
-    summary = {"corpus": "kokoro", "base_dir": str(base),
-               "splits": {s: split_stats(load_cuts(output_dir, s)) for s in splits},
-               "build_wall_seconds": round(stages.total_seconds(), 1)}
-    with atomic_path(output_dir / "corpus.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
-    return summary
+    return build_beside_base("kokoro", cfg, output_dir, plan_kokoro_corpus, "kokoro_heldout")

@@ -33,7 +33,7 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import soundfile as sf
@@ -51,11 +51,10 @@ from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, Pseud
                                 draw_piper_settings, draw_pseudo_speaker, synthesize_piper)
 from asr_ee.data.workers import process_pool
 
-__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences"]
+__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences", "build_beside_base"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
-SPLITS = ("natural", "train_pseudo", "train_piper")
 
 
 @dataclasses.dataclass
@@ -284,8 +283,12 @@ def _synth_stage(split: str, jobs: list[RenderJob], cfg: NaturalCorpusConfig, ou
                                    "failures": [f"{u}: {e}" for u, _, e in failed[:20]]}, indent=2))
 
 
-def prepare_natural_corpus(cfg: NaturalCorpusConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Build (or finish building) the extension in ``output_dir``; returns its summary."""
+def build_beside_base(name: str, cfg: Any, output_dir: str | Path,
+                      plan: Callable[[Any, Path], dict[str, list[RenderJob]]], listed_split: str) -> dict[str, Any]:
+    """Build (or finish building) an extension of an offline corpus (``cfg.base_dir``) in
+    ``output_dir``: the splits ``plan(cfg, output_dir)`` returns, rendered and given fbank in
+    order, ``text/sentences_<listed_split>.txt`` (that test split's sentences, for ``asr-ee lm
+    --exclude``) and ``corpus.json``; returns the summary. Shared by the natural and Kokoro corpora."""
     output_dir = Path(output_dir).resolve()
     base = Path(cfg.base_dir).resolve()
     if not all((base / f".done_synth_{split}").is_file()
@@ -294,21 +297,25 @@ def prepare_natural_corpus(cfg: NaturalCorpusConfig, output_dir: str | Path) -> 
                                     f"asr-ee prepare offline --output-dir {base} first")
     check_output_config(output_dir, to_dict(cfg))
     stages = Stages(output_dir)
-    plans = plan_natural_corpus(cfg, output_dir)
-    natural_text = output_dir / "text" / "sentences_natural.txt"
-    if not natural_text.is_file():
-        natural_text.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(natural_text) as tmp:
-            tmp.write_text("".join(j.text + "\n" for j in plans["natural"]))
+    plans = plan(cfg, output_dir)
+    listed = output_dir / "text" / f"sentences_{listed_split}.txt"
+    if not listed.is_file():
+        listed.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(listed) as tmp:
+            tmp.write_text("".join(j.text + "\n" for j in plans[listed_split]))
     prepare = PrepareConfig(num_jobs=cfg.num_jobs, speed_factors=[])
-    splits = [s for s in SPLITS if plans[s]]
+    splits = [s for s, jobs in plans.items() if jobs]
     for split in splits:
         stages.run(f"synth_{split}", lambda s=split: _synth_stage(s, plans[s], cfg, output_dir))
         stages.run(f"features_{split}", features_stage(output_dir, split, prepare, train=False))
-    summary = {"corpus": "natural", "base_dir": str(base),
+    summary = {"corpus": name, "base_dir": str(base),
                "splits": {s: split_stats(load_cuts(output_dir, s)) for s in splits},
                "build_wall_seconds": round(stages.total_seconds(), 1)}
     with atomic_path(output_dir / "corpus.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary
 
+
+def prepare_natural_corpus(cfg: NaturalCorpusConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Build (or finish building) the extension in ``output_dir``; returns its summary."""
+    return build_beside_base("natural", cfg, output_dir, plan_natural_corpus, "natural")
