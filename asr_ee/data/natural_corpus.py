@@ -51,7 +51,8 @@ from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, Pseud
                                 draw_piper_settings, draw_pseudo_speaker, synthesize_piper)
 from asr_ee.data.workers import process_pool
 
-__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences", "build_beside_base"]
+__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences",
+           "build_beside_base"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
@@ -81,8 +82,8 @@ class NaturalCorpusConfig:
 @dataclasses.dataclass(frozen=True)
 class RenderJob:
     """One utterance: Piper or Kokoro speaking ``text`` (``piper`` or ``kokoro`` set) or a base
-    recording (``source``),
-    then optionally resynthesized as ``pseudo``; written to ``path`` as 16 kHz FLAC."""
+    recording (``source``), then optionally resynthesized as ``pseudo``; written to ``path`` as
+    16 kHz FLAC."""
 
     utterance_id: str
     text: str

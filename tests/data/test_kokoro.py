@@ -20,7 +20,7 @@ def test_english_phonemes_use_kokoros_symbols() -> None:
     # diphthongs as one letter (brown: aU -> W, over: oU -> O, lazy: eI -> A), affricates as ligatures
     assert "bɹˈWn" in p and "ˌOvɚ" in p and "lˈAzi" in p and "ʤˈʌmps" in p
     assert "\u200d" not in p and "aʊ" not in p and "dʒ" not in p
-    assert english_phonemes("church") .count("ʧ") == 2
+    assert english_phonemes("church").count("ʧ") == 2
 
 
 def test_kokoro_settings_are_checked_and_draws_are_seeded_blends_of_training_voices() -> None:
