@@ -36,7 +36,6 @@ def keep_last(x: np.ndarray, frames: int | None) -> np.ndarray:
     return x[:, :, :0] if frames <= 0 else x[:, :, -frames:]
 
 
-
 @functools.lru_cache(maxsize=32)
 def _rope(start: int, count: int, head_dim: int) -> np.ndarray:
     """The rotary tables of positions [start, start + count): every block of a chunk (and every
@@ -44,6 +43,7 @@ def _rope(start: int, count: int, head_dim: int) -> np.ndarray:
     tables = rotary_tables_np(np.arange(start, start + count), head_dim)
     tables.setflags(write=False)
     return tables
+
 
 class OnnxGraphs:
     """The graphs of an exported folder (one onnxruntime session per graph, ``threads`` each)."""

@@ -14,7 +14,8 @@ exit criterion one step cheaper (the recognizer's ladder of thresholds,
 calibration, ``budget_step`` of full-depth compute a level; entropy, confidence and patience walk
 their sweeps), so chunks that are easy still stop early and hard ones may still go deep. Below the
 cheapest budget (at once without ``move_budget``) the *cap* (deepest exit allowed) drops, one exit
-a level, down to ``min_exit_index``; the criterion still decides below the cap. A raise walks the same ladder back (cap first, then budget).
+a level, down to ``min_exit_index``; the criterion still decides below the cap. A raise walks the
+same ladder back (cap first, then budget).
 
 **When to go down** (see :class:`~asr_ee.streaming.config.ControllerConfig`). The stream's excess
 backlog (audio waiting beyond the chunk about to be decoded) and its growth rate, a least-squares
