@@ -36,13 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.results} ({args.decoding}): last exit WER {full:.2f}%")
     print("| criterion | threshold | WER | relative | avg exit layer | compute |\n|---|---:|---:|---:|---:|---:|")
     for r in table:
-        threshold = "-" if r["threshold"] is None else f"{r['threshold']:g}"
+        threshold = "-" if r["threshold"] is None else f"{r['threshold']:g}" + (
+            f", hold {r['hold_chunks']}" if r.get("hold_chunks") else "")
         print(f"| {r['criterion']} | {threshold} | {r['wer']:.2f} | {r['relative']:+.1f}% | "
               f"{r['avg_exit_layer']:.2f} | {r['compute_fraction']:.3f} |")
     gate = [r for r in table if r["criterion"] == "gate"]
     met = [r for r in gate if r["compute_fraction"] <= args.max_compute and r["relative"] <= args.max_relative]
     print(f"target (gate <= {args.max_compute:.0%} compute at <= +{args.max_relative:g}% relative WER): "
-          + ("met by " + ", ".join(f"gate@{r['threshold']:g}" for r in met) if met else "not met"))
+          + ("met by " + ", ".join(f"gate@{r['threshold']:g}" + (f"+hold{r['hold_chunks']}" if r.get("hold_chunks")
+                                                                  else "") for r in met) if met else "not met"))
     return 0
 
 

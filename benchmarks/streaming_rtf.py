@@ -3,7 +3,8 @@ thread: full depth against dynamic exits (a threshold sweep of one criterion), a
 skipped-layer answers (copy, recompute) against each other.
 
     python benchmarks/streaming_rtf.py [--model exp/small/model.pt] [--cuts DATA/cuts_test.jsonl.gz]
-        [--limit 100] [--criterion entropy] [--thresholds 0.05,0.1,0.2] [--per-exit] [--json-out F] [--plot F.png]
+        [--limit 100] [--criterion entropy] [--thresholds 0.05,0.1,0.2] [--hold-chunks 0,2] [--per-exit]
+        [--json-out F] [--plot F.png]
 
 Target (issue 5): dynamic exits with <= 60 % of the full-depth encoder compute and <= 5 % relative
 WER increase over the last exit. Decoding runs in fast mode (audio handed over in 100 ms pieces as
@@ -103,10 +104,11 @@ def _configs(args: argparse.Namespace, num_exits: int) -> list[tuple[str, Stream
     for max_layer in args.max_exit_layers:
         suffix = "" if max_layer is None else f" <=L{max_layer}"
         for threshold in args.thresholds:
-            for policy in args.policies:
-                criterion = ExitCriterion(args.criterion, threshold)
-                configs.append((str(criterion) + suffix, StreamingConfig(
-                    criterion=criterion, skip_policy=policy, max_exit_layer=max_layer, **base)))
+            for hold in args.hold_chunks:
+                for policy in args.policies:
+                    criterion = ExitCriterion(args.criterion, threshold)
+                    configs.append((str(criterion) + (f"+hold{hold}" if hold else "") + suffix, StreamingConfig(
+                        criterion=criterion, skip_policy=policy, max_exit_layer=max_layer, hold_chunks=hold, **base)))
     return configs
 
 
@@ -194,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                         type=lambda s: [None if x == "last" else int(x) for x in s.split(",")],
                         help="comma-separated deepest exits for the dynamic runs, each a layer number or "
                              "'last' (default: last); e.g. last,10")
+    parser.add_argument("--hold-chunks", default=[0], type=lambda s: [int(x) for x in s.split(",")],
+                        help="comma-separated holds for the dynamic runs (a chunk at least as deep as the criterion "
+                             "chose on that many chunks before it; default 0)")
     parser.add_argument("--per-exit", action="store_true",
                         help="also every exit at a fixed depth (recompute: nothing spent above the exit)")
     parser.add_argument("--json-out", help="write the figures as JSON")

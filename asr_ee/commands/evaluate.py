@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "(default: all but gate)")
     p.add_argument("--thresholds", action="append", default=[], metavar="CRITERION=V1,V2,...",
                    help="replace a criterion's threshold sweep, e.g. entropy=0.05,0.1 (repeatable)")
+    p.add_argument("--hold-chunks", metavar="H1,H2,...",
+                   help="per-chunk policies also with these holds: a chunk goes at least as deep as its criterion "
+                        "chose on the H chunks before it (default 0: each chunk on its own), e.g. 0,2")
     p.add_argument("--gate", type=Path, help="exit gate for the 'gate' criterion (`asr-ee train-gate`; default: "
                                             "<model stem>.gate.json beside the model, or in the exported folder)")
     p.add_argument("--gate-budget", metavar="B1,B2,...",
@@ -118,6 +121,7 @@ def _utterances(args: argparse.Namespace) -> tuple[list[Utterance], list[str]]:
 
 
 def _config(args: argparse.Namespace) -> EvaluationConfig:
+    from asr_ee.config import ConfigError
     from asr_ee.evaluation import EvaluationConfig
 
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()] if args.criteria else None
@@ -125,6 +129,11 @@ def _config(args: argparse.Namespace) -> EvaluationConfig:
     for name in ("lm_weight", "length_bonus"):
         if getattr(args, name) is not None:
             kwargs[name] = getattr(args, name)
+    if args.hold_chunks is not None:
+        try:
+            kwargs["hold_chunks"] = [int(h) for h in args.hold_chunks.split(",") if h.strip()]
+        except ValueError as e:
+            raise ConfigError(f"--hold-chunks {args.hold_chunks!r} must look like 0,2") from e
     return EvaluationConfig(decodings=DECODING_CHOICES[args.decoding], beam=args.beam, chunk_frames=args.chunk_frames,
                             attention=args.attention, left_context_chunks=args.left_context_chunks,
                             thresholds=parse_thresholds(args.thresholds), batch_seconds=args.batch_seconds,
@@ -148,8 +157,11 @@ def _gate(args: argparse.Namespace, cfg: EvaluationConfig, pretrained: Pretraine
         except ValueError as e:
             raise ConfigError(f"--gate-budget {args.gate_budget!r} must look like 0.7,0.8") from e
         found = [gate.threshold_for_budget(b) for b in budgets]
+        hold = gate.calibrated_hold
         for budget, threshold in zip(budgets, found):
-            print(f"gate budget {budget:g}: threshold {threshold:g}")
+            print(f"gate budget {budget:g}: threshold {threshold:g} (calibrated with hold {hold})")
+        if hold not in cfg.hold_chunks:
+            print(f"note: the budgets hold with --hold-chunks {hold}, which this run does not evaluate", file=sys.stderr)
         sweep = cfg.thresholds.get("gate", [])
         cfg.thresholds["gate"] = sweep + [t for t in dict.fromkeys(found) if t not in sweep]
     return gate

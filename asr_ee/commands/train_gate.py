@@ -2,7 +2,7 @@
 
     asr-ee train-gate --model exp/small/model.pt --cuts data/cuts_dev.jsonl.gz \\
         [--label tokens] [--reference-layer 10] [--chunk-frames 8 --left-context-chunks 4] [--limit N]
-        [--output exp/small/model.gate.json]
+        [--hold-chunks 1] [--output exp/small/model.gate.json]
 
 The encoder runs under the streaming chunk mask (as ``asr-ee evaluate --attention chunk`` runs it,
 which is what a stream computes); for every chunk and exit it collects the gate's features and
@@ -11,7 +11,8 @@ best-path tokens after CTC's collapse, or ``frames``, every frame's best token; 
 model's streaming ceiling, ``max_exit_layer`` of its defaults, or the last exit: see
 :mod:`asr_ee.exits.gate_labels`), fits one logistic
 regression per exit (:mod:`asr_ee.exits.gate_fit`), records on the same data the compute each threshold
-costs (what ``asr-ee evaluate --gate-budget`` turns into a threshold) and writes the gate beside the
+costs with the streams' hold (``--hold-chunks``, default the model's; what ``asr-ee evaluate
+--gate-budget`` and the load controller's budget turn into a threshold) and writes the gate beside the
 model (``model.gate.json``, :mod:`asr_ee.exits.gate`), with the model's fingerprint. Minutes on a CPU for a few hundred cuts.
 """
 
@@ -48,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference-layer", type=int,
                    help="the exit layer the gate compares with (default: the model's max_exit_layer default, "
                         "else the last exit); the gate never goes deeper")
+    p.add_argument("--hold-chunks", type=int,
+                   help="the hold the compute calibration assumes (a chunk at least as deep as the gate chose on "
+                        "that many chunks before it; default: the model's hold_chunks default, else 0)")
     p.add_argument("--limit", type=int, help="use only the first N cuts")
     p.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of the logistic regressions")
     p.add_argument("--batch-seconds", type=float, default=120.0, help="padded audio seconds per forward batch")
@@ -117,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.checkpoint import CheckpointError
     from asr_ee.config import ConfigError
     from asr_ee.evaluation import EvaluationConfig, charged_exits
+    from asr_ee.exits.criteria import hold_exits
     from asr_ee.exits.fingerprint import model_fingerprint
     from asr_ee.exits.gate import gate_path
     from asr_ee.exits.gate_fit import calibrate, fit_gate
@@ -136,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         reference_layer = args.reference_layer or (pretrained.info.get("defaults") or {}).get("max_exit_layer") or layers[-1]
         if reference_layer not in layers:
             raise ConfigError(f"--reference-layer {reference_layer} is not an exit layer of this model ({layers})")
+        hold = args.hold_chunks if args.hold_chunks is not None else \
+            (pretrained.info.get("defaults") or {}).get("hold_chunks", 0)
+        if hold < 0:
+            raise ConfigError(f"--hold-chunks must be >= 0, got {hold}")
         utterances = from_cuts(args.cuts)[: args.limit]
     except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"asr-ee train-gate: {e}", file=sys.stderr)
@@ -154,12 +163,13 @@ def run(args: argparse.Namespace) -> int:
     probs = [np.stack([gate.probabilities(k, f[:, k]) for k in range(f.shape[1])], 1) for f in features]
     accuracy = ((np.concatenate(probs) >= 0.5) == (y == 1)).mean(0)  # (K-1,)
     fractions = [c.compute_fraction for c in exit_costs(encoder.cfg, context_frames)]
-    gate.calibration = calibrate(probs, frames, fractions, layers, lambda e: charged_exits(e, args.left_context_chunks),
+    gate.calibration = calibrate(probs, frames, fractions, layers,
+                                 lambda e: charged_exits(hold_exits(e, hold), args.left_context_chunks),
                                  tops=range(len(layers)))
     gate.info = {"cuts": str(args.cuts), "utterances": len(features), "failed": failed, "chunks": int(x.shape[0]),
                  "label": args.label, "reference_layer": reference_layer,
                  "chunk_frames": args.chunk_frames, "left_context_chunks": args.left_context_chunks,
-                 "context_frames": round(context_frames, 3), "l2": args.l2,
+                 "context_frames": round(context_frames, 3), "l2": args.l2, "hold_chunks": hold,
                  "match_rate": [round(float(v), 4) for v in y.mean(0)],
                  "train_accuracy": [round(float(v), 4) for v in accuracy]}
     output = args.output or gate_path(pretrained.path)
@@ -168,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     print(f" exit layer | matches layer {reference_layer} ({args.label}) | train accuracy")
     for layer, rate, acc in zip(layers, gate.info["match_rate"], gate.info["train_accuracy"]):
         print(f" {layer:>10d} | {rate:>{24 + len(args.label)}.3f} | {acc:>14.3f}")
-    print(f" threshold | compute (exits up to layer {reference_layer}) | mean exit layer")
+    print(f" threshold | compute (exits up to layer {reference_layer}, hold {hold}) | mean exit layer")
     for threshold, compute, layer in gate.calibration[reference]:
         if threshold in (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 0.999):
             print(f" {threshold:>9g} | {compute:>28.3f} | {layer:>15.2f}")

@@ -35,6 +35,9 @@ class EvaluationConfig:
             ``gate``, which needs its model passed to :func:`~asr_ee.evaluation.evaluate`).
         thresholds: per criterion, thresholds replacing ``DEFAULT_SWEEPS``; ``fixed`` defaults to
             every exit index.
+        hold_chunks: per-chunk policies are evaluated with each of these holds (a chunk at least as
+            deep as its criterion chose on that many chunks before it; 0: each chunk on its own;
+            see :func:`asr_ee.exits.criteria.hold_exits`); not for ``fixed`` and the oracle.
         batch_seconds: padded audio seconds per forward batch.
         window_utterances: utterances read and sorted by length at a time (bounds memory).
         device: torch device of the forward.
@@ -50,6 +53,7 @@ class EvaluationConfig:
     left_context_chunks: int | None = None
     criteria: list[PolicyKind] = field(default_factory=lambda: list(UNLEARNED_POLICY_KINDS))
     thresholds: dict[str, list[float]] = field(default_factory=dict)
+    hold_chunks: list[int] = field(default_factory=lambda: [0])
     batch_seconds: float = 120.0
     window_utterances: int = 512
     device: str = "cpu"
@@ -66,6 +70,9 @@ class EvaluationConfig:
             raise ConfigError(f"attention must be 'full' or 'chunk', got {self.attention!r}")
         if self.left_context_chunks is not None and (self.attention != "chunk" or self.left_context_chunks < 0):
             raise ConfigError("left_context_chunks needs attention 'chunk' and must be >= 0")
+        if not self.hold_chunks or len(set(self.hold_chunks)) != len(self.hold_chunks) or not all(
+                isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in self.hold_chunks):
+            raise ConfigError(f"hold_chunks must be distinct chunk counts >= 0, got {self.hold_chunks!r}")
         if self.batch_seconds <= 0:
             raise ConfigError(f"batch_seconds must be positive, got {self.batch_seconds}")
         self._check_criteria()
@@ -85,7 +92,7 @@ class EvaluationConfig:
                 raise ConfigError(f"thresholds for {kind} must be a non-empty list of numbers, got {values!r}")
 
     def policies(self, num_exits: int) -> list[Policy]:
-        """Every (criterion, threshold) to report, in sweep order."""
+        """Every (criterion, threshold, hold) to report, in sweep order (holds innermost)."""
         out = []
         for kind in self.criteria:
             if kind == "oracle":
@@ -95,5 +102,6 @@ class EvaluationConfig:
             values = self.thresholds.get(kind, default)
             if kind == "fixed" and any(v != int(v) or not 0 <= v < num_exits for v in values):
                 raise ConfigError(f"fixed thresholds are exit indices 0..{num_exits - 1}, got {values}")
-            out += [Policy(kind, float(v)) for v in values]
+            holds = [0] if kind == "fixed" else self.hold_chunks  # a fixed exit holds itself
+            out += [Policy(kind, float(v), h) for v in values for h in holds]
         return out

@@ -33,6 +33,7 @@ _LABELS = {**{name: spec.label for name, spec in CRITERIA.items()}, "oracle": "o
 # one colour per plotted criterion (purple is the oracle's): a new criterion gets the next one
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:brown", "tab:cyan", "tab:olive", "tab:pink")
 _COLORS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(_CRITERIA_PLOTTED)}
+_HOLD_STYLES = ("^:", "v-.", "d--")  # a criterion with a hold: its colour, another line
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -44,7 +45,8 @@ def _threshold(row: dict[str, Any], exit_layers: list[int]) -> str:
         return "-"
     if row["criterion"] == "fixed":
         return f"{row['threshold']:g} (layer {exit_layers[int(row['threshold'])]})"
-    return f"{row['threshold']:g}"
+    hold = row.get("hold_chunks") or 0
+    return f"{row['threshold']:g}" + (f", hold {hold}" if hold else "")
 
 
 def _header(summary: dict[str, Any]) -> list[str]:
@@ -179,11 +181,15 @@ def _panel(ax: Any, summary: dict[str, Any], decoding: str, granularity: str) ->
     rows = [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == granularity
             and r["wer"] is not None and r["compute_fraction"] is not None]
     placed: dict[tuple[float, float], int] = {}  # labels already at a point: stack the next one below
-    for kind, color in _COLORS.items():
-        points = sorted((r["compute_fraction"], r["wer"], r["threshold"]) for r in rows if r["criterion"] == kind)
+    holds = sorted({r.get("hold_chunks") or 0 for r in rows})
+    for (kind, color), hold in ((kc, h) for kc in _COLORS.items() for h in holds):
+        points = sorted((r["compute_fraction"], r["wer"], r["threshold"]) for r in rows
+                        if r["criterion"] == kind and (r.get("hold_chunks") or 0) == hold)
         if not points:
             continue
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color=color, alpha=0.8, label=_LABELS[kind])
+        style, label = ("o-", _LABELS[kind]) if not hold else (_HOLD_STYLES[(hold - 1) % len(_HOLD_STYLES)],
+                                                                f"{_LABELS[kind]}, hold {hold}")
+        ax.plot([p[0] for p in points], [p[1] for p in points], style, color=color, alpha=0.8, label=label)
         for (x, y), label in _threshold_labels(points).items():
             below = placed.get((x, y), 0)
             placed[(x, y)] = below + 1

@@ -73,7 +73,8 @@ def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: Eva
     for (policy, granularity, decoding), counts in frames.items():
         total = sum(counts)
         share = [c / total for c in counts] if total else None
-        rows.append({"criterion": policy.kind, "threshold": policy.threshold, "granularity": granularity,
+        rows.append({"criterion": policy.kind, "threshold": policy.threshold, "hold_chunks": policy.hold,
+                     "granularity": granularity,
                      "decoding": decoding, **_error_fields(errors[(policy, granularity, decoding)], scored),
                      "avg_exit_layer": None if share is None else
                      round(sum(s * c.exit_layer for s, c in zip(share, costs)), 6),

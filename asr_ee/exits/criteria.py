@@ -26,7 +26,7 @@ from asr_ee.config import ConfigError
 
 __all__ = ["ExitView", "CriterionSpec", "CRITERIA", "CRITERION_NAMES", "DEFAULT_THRESHOLDS", "DEFAULT_SWEEPS",
            "ExitCriterion", "ExitSelector", "ExitModel", "mean_normalized_entropy", "posterior_confidence",
-           "frame_argmax", "criterion_spec", "as_array"]
+           "frame_argmax", "criterion_spec", "as_array", "hold_floor", "hold_exits"]
 
 
 def as_array(x: Any) -> np.ndarray:
@@ -212,18 +212,36 @@ class ExitCriterion:
         return f"{self.kind}@{self.threshold:g}"
 
 
+def hold_floor(previous: Sequence[int], hold: int) -> int:
+    """The shallowest exit a chunk may stop at: the deepest the criterion chose on the last ``hold``
+    chunks (``previous``: those choices, oldest first), 0 without any."""
+    recent = list(previous)[-hold:] if hold > 0 else []
+    return max(recent, default=0)
+
+
+def hold_exits(chosen: Sequence[int], hold: int) -> tuple[int, ...]:
+    """Per chunk, the exit a policy with ``hold`` takes from the criterion's own choices ``chosen``:
+    the deeper of its choice and :func:`hold_floor` of the chunks before (what a stream does)."""
+    return tuple(max(chosen[max(0, j - hold): j + 1]) for j in range(len(chosen)))
+
+
 @dataclass
 class ExitSelector:
     """Walks the exits of one chunk (or utterance): call :meth:`decide` after each exit.
 
     Usable directly as the ``decide`` callback of ``EarlyExitEncoder.infer`` (single stream).
     Records each exit's criterion value in ``values``. ``model``: the learned criterion's model.
+    ``floor``: the chunk stops no shallower than this exit even when the criterion accepts one
+    before it (a stream's hold, :func:`hold_floor`); ``chosen`` is the
+    criterion's own choice, the first exit it accepted (None before any).
     """
 
     criterion: ExitCriterion
     model: ExitModel | None = None
+    floor: int = 0
     history: list[ExitView] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+    chosen: int | None = None
 
     def __post_init__(self) -> None:
         if self.criterion.spec.needs_model and self.model is None:
@@ -239,4 +257,6 @@ class ExitSelector:
         value = self.criterion.spec.value(view, self.history, self.model)
         self.values.append(value)
         self.history.append(view)
-        return self.criterion.accepts(value)
+        if self.chosen is None and self.criterion.accepts(value):
+            self.chosen = exit_index
+        return self.chosen is not None and exit_index >= self.floor

@@ -183,6 +183,17 @@ class ExitGate:
             return 1.0
         return float(self.probabilities(exit_index, gate_features(view, history, self.blank_id)[None])[0])
 
+    @property
+    def calibrated_hold(self) -> int:
+        """The hold (``hold_chunks``) the calibration's compute assumed (0 for gates from before holds)."""
+        return int(self.info.get("hold_chunks", 0))
+
+    def check_hold(self, hold: int) -> None:
+        """A ConfigError unless the calibration assumed ``hold``: its budgets would be wrong."""
+        if hold != self.calibrated_hold:
+            raise ConfigError(f"the gate's compute calibration assumes hold_chunks {self.calibrated_hold}, the stream "
+                              f"holds {hold}: recalibrate it, `asr-ee train-gate --hold-chunks {hold}`")
+
     def threshold_for_budget(self, budget: float, top: int | None = None) -> float:
         """The highest calibrated threshold whose mean compute (on the training data, chunks stopping
         at most at exit ``top``) is within ``budget`` (a share of full-depth compute)."""

@@ -4,6 +4,11 @@ Selection only: each criterion's value is computed once per exit and segment wit
 :class:`~asr_ee.exits.criteria.ExitSelector` streaming uses, and every threshold reads it. Batch
 evaluation (:mod:`asr_ee.evaluation`) and the oracle-bound scripts share these functions.
 
+A per-chunk policy may *hold* depth (``Policy.hold``, :func:`~asr_ee.exits.criteria.hold_exits`): each chunk goes at least
+as deep as the deepest exit its criterion chose on the ``hold`` chunks before it. Causal, so a
+stream does the same (``StreamingConfig.hold_chunks``): hard stretches of speech outlast a 320 ms
+chunk, and a chunk after a hard one is likely hard too.
+
 The oracle is a bound, not a deployable policy: it needs the last exit. Per utterance it takes the
 shallowest exit whose decoded tokens equal the last exit's; per chunk, the shallowest exit whose
 frame-wise best tokens equal the last exit's on that chunk.
@@ -19,10 +24,12 @@ from typing import Literal, Sequence
 import torch
 
 from asr_ee.config import ConfigError
-from asr_ee.exits.criteria import CRITERIA, CRITERION_NAMES, ExitCriterion, ExitModel, ExitSelector, frame_argmax
+from asr_ee.exits.criteria import (CRITERIA, CRITERION_NAMES, ExitCriterion, ExitModel, ExitSelector, frame_argmax,
+                                   hold_exits, hold_floor)
 
 __all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "UNLEARNED_POLICY_KINDS", "Policy",
-           "segment_bounds", "criterion_values", "first_accepted", "oracle_exit", "splice_posteriors", "choose_exits"]
+           "segment_bounds", "criterion_values", "first_accepted", "hold_exits", "hold_floor", "oracle_exit",
+           "splice_posteriors", "choose_exits"]
 
 Granularity = Literal["utterance", "chunk"]
 PolicyKind = str  # a criterion name (exits.criteria.CRITERIA) or "oracle"
@@ -36,20 +43,28 @@ UNLEARNED_POLICY_KINDS: tuple[PolicyKind, ...] = (*(n for n in CRITERION_NAMES i
 
 @dataclass(frozen=True)
 class Policy:
-    """An exit criterion at one threshold, or the oracle (``kind="oracle"``, no threshold)."""
+    """An exit criterion at one threshold, or the oracle (``kind="oracle"``, no threshold).
+    ``hold``: per chunk, go at least as deep as the criterion chose on the ``hold`` chunks before
+    (:func:`hold_exits`; 0 = each chunk on its own)."""
 
     kind: PolicyKind
     threshold: float | None = None
+    hold: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in POLICY_KINDS:
             raise ConfigError(f"unknown exit criterion {self.kind!r}; choose from {list(POLICY_KINDS)}")
         if (self.kind == "oracle") != (self.threshold is None):
             raise ConfigError(f"{self.kind}: the oracle takes no threshold, every other criterion needs one")
+        if not isinstance(self.hold, int) or isinstance(self.hold, bool) or self.hold < 0 or \
+                (self.hold and self.kind == "oracle"):
+            raise ConfigError(f"{self.kind}: hold must be a chunk count >= 0 (and 0 for the oracle), got {self.hold!r}")
 
     @property
     def name(self) -> str:
-        return "oracle" if self.threshold is None else f"{self.kind}@{self.threshold:g}"
+        if self.threshold is None:
+            return "oracle"
+        return f"{self.kind}@{self.threshold:g}" + (f"+hold{self.hold}" if self.hold else "")
 
     def criterion(self) -> ExitCriterion:
         if self.threshold is None:
@@ -113,8 +128,12 @@ def choose_exits(exit_lps: list[torch.Tensor], bounds: list[tuple[int, int]], po
     chunk_oracle = tuple(oracle_exit([frame_argmax(lp[s:e]).tolist() for lp in exit_lps]) for s, e in bounds)
     chosen: dict[tuple[Policy, str], tuple[int, ...]] = {}
     for policy in policies:
+        if policy.hold and granularity == "utterance":
+            continue  # one segment: nothing to hold
         if policy.kind != "oracle":
             exits = tuple(first_accepted(policy.criterion(), v) for v in values[policy.kind])
+            if granularity == "chunk" and policy.hold:
+                exits = hold_exits(exits, policy.hold)
         for decoding in tokens:
             if policy.kind == "oracle":
                 exits = (oracle_exit(tokens[decoding]),) if granularity == "utterance" else chunk_oracle

@@ -23,7 +23,8 @@ from asr_ee.exits.criteria import ExitCriterion, ExitModel
 __all__ = ["threshold_ladder"]
 
 
-def threshold_ladder(criterion: ExitCriterion | None, gate: ExitModel | None, top: int, step: float) -> list[float]:
+def threshold_ladder(criterion: ExitCriterion | None, gate: ExitModel | None, top: int, step: float,
+                     hold: int = 0) -> list[float]:
     """Thresholds from ``criterion``'s (first) toward cheaper; [] without a criterion.
 
     Args:
@@ -31,11 +32,14 @@ def threshold_ladder(criterion: ExitCriterion | None, gate: ExitModel | None, to
         gate: the learned criterion's model (its calibration is read for ``gate``).
         top: the deepest exit index a chunk may reach (the gate's calibration is per top exit).
         step: share of full-depth compute between two rungs of the gate's ladder.
+        hold: the stream's ``hold_chunks``; the gate's calibration must assume the same.
     """
     if criterion is None:
         return []
     spec = criterion.spec
     if spec.needs_model:
+        if hasattr(gate, "check_hold"):
+            gate.check_hold(hold)
         return [criterion.threshold] + _gate_rungs(gate, criterion.threshold, top, step)
     cheaper = [t for t in spec.sweep if (t > criterion.threshold if spec.accepts == "below" else t < criterion.threshold)]
     return [criterion.threshold] + sorted(cheaper, reverse=spec.accepts == "above")

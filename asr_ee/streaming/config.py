@@ -183,6 +183,9 @@ class StreamingConfig:
         chunk_frames: encoder frames (40 ms) per chunk; even for Splitformer models.
         left_context_chunks: chunks of attention cache kept (finite: memory stays bounded).
         criterion: exit criterion evaluated after each exit; None = go to the cap.
+        hold_chunks: a chunk goes at least as deep as the criterion chose on this many chunks before
+            it (0 = each chunk on its own; :func:`asr_ee.exits.criteria.hold_exits`, which
+            evaluation's ``--hold-chunks`` applies the same way). Below the cap, like the criterion.
         skip_policy: what layers above a chunk's exit get for it (``copy`` or ``recompute``).
         decoding: ``greedy`` or ``beam`` (CTC prefix beam search; with a language model given to the
             recognizer, fused with it).
@@ -204,6 +207,7 @@ class StreamingConfig:
     left_context_chunks: int = 4
     criterion: ExitCriterion | None = field(
         default_factory=lambda: ExitCriterion("entropy", DEFAULT_THRESHOLDS["entropy"]))
+    hold_chunks: int = 0
     skip_policy: SkipPolicy = DEFAULT_SKIP_POLICY
     decoding: Literal["greedy", "beam"] = "greedy"
     beam: int = 8
@@ -228,6 +232,8 @@ class StreamingConfig:
                               f"{[p.value for p in SkipPolicy]}") from None
         if self.beam < 1:
             raise ConfigError(f"beam must be >= 1, got {self.beam}")
+        if not isinstance(self.hold_chunks, int) or isinstance(self.hold_chunks, bool) or self.hold_chunks < 0:
+            raise ConfigError(f"hold_chunks must be a chunk count >= 0, got {self.hold_chunks!r}")
         if self.max_exit_layer is not None and self.max_exit_layer < 1:
             raise ConfigError(f"max_exit_layer must be a layer number >= 1 or null, got {self.max_exit_layer}")
         if self.max_trace_chunks is not None and self.max_trace_chunks < 1:

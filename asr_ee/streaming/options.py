@@ -19,8 +19,8 @@ __all__ = ["add_recognizer_arguments", "settings_from_args", "recognizer_from_ar
            "OPTION_KEYS"]
 
 # Options that set a StreamingConfig key of the same name when given.
-OPTION_KEYS = ("chunk_frames", "left_context_chunks", "skip_policy", "max_exit_layer", "decoding", "beam",
-               "lm_weight", "length_bonus")
+OPTION_KEYS = ("chunk_frames", "left_context_chunks", "skip_policy", "max_exit_layer", "hold_chunks", "decoding",
+               "beam", "lm_weight", "length_bonus")
 
 
 def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -39,6 +39,9 @@ def add_recognizer_arguments(p: argparse.ArgumentParser | argparse._ArgumentGrou
     p.add_argument("--threshold", type=float,
                    help="criterion threshold; for 'fixed' the exit's layer number, as --max-exit-layer "
                         f"(defaults: {', '.join(f'{k} {v:g}' for k, v in DEFAULT_THRESHOLDS.items())})")
+    p.add_argument("--hold-chunks", type=int,
+                   help="a chunk goes at least as deep as the criterion chose on this many chunks before it "
+                        "(0: each chunk on its own; default: the model's, else 0)")
     p.add_argument("--skip-policy", choices=["copy", "recompute"],
                    help="state of layers a chunk skipped (default copy)")
     p.add_argument("--max-exit-layer", type=int,
@@ -119,6 +122,7 @@ class HelpWithModelDefaults(argparse.Action):
                 "criterion": _criterion_note(defaults.get("criterion", {"kind": "entropy",
                                                                         "threshold": DEFAULT_THRESHOLDS["entropy"]})),
                 "lm": defaults.get("lm") or "none",
+                "hold_chunks": f"{defaults.get('hold_chunks', 0)}",
             }
             for action in parser._actions:
                 if action.dest in note and action.help:

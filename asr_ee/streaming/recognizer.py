@@ -38,7 +38,7 @@ from asr_ee.config import ConfigError
 from asr_ee.decoding.align import TopKPosteriors, align_tokens
 from asr_ee.decoding.ctc import BeamStreamDecoder, GreedyStreamDecoder
 from asr_ee.decoding.lm import NgramLM
-from asr_ee.exits.criteria import ExitCriterion, ExitModel, ExitSelector
+from asr_ee.exits.criteria import ExitCriterion, ExitModel, ExitSelector, hold_floor
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND, ChunkCost
 from asr_ee.pretrained import Pretrained
 from asr_ee.runtime.backend import StreamingEncoder, streaming_encoder
@@ -77,6 +77,7 @@ class _Planned:
     cap: int
     reading: LoadReading
     criterion: ExitCriterion | None
+    floor: int = 0  # the hold: no shallower than the criterion chose on the chunks before
 
 
 class Recognizer:
@@ -135,8 +136,8 @@ class Recognizer:
         control = self.config.controller
         if control is None:
             return None, []
-        thresholds = threshold_ladder(self.config.criterion, self.gate, self.top, control.budget_step) \
-            if control.move_budget else []
+        thresholds = threshold_ladder(self.config.criterion, self.gate, self.top, control.budget_step,
+                                      self.config.hold_chunks) if control.move_budget else []
         chunk_ms = 1000.0 * self.config.chunk_frames * _S_PER_FRAME
         return LoadController(control, self.top + 1, chunk_ms=chunk_ms,
                               budget_steps=max(0, len(thresholds) - 1)), thresholds
@@ -231,7 +232,8 @@ class Recognizer:
             cap = setting.cap
             if criterion is not None and setting.budget_step:
                 criterion = self._ladder[setting.budget_step]
-        return _Planned(stream, feed, cap, reading, criterion)
+        return _Planned(stream, feed, cap, reading, criterion,
+                        min(cap, hold_floor(stream.chosen_exits, self.config.hold_chunks)))
 
     @staticmethod
     def _group_key(plan: _Planned) -> Hashable:
@@ -244,7 +246,7 @@ class Recognizer:
         state = streams[0].encoder_state if len(streams) == 1 else \
             type(streams[0].encoder_state).stack([s.encoder_state for s in streams])
         decision = None if self.config.criterion is None else \
-            _BatchDecision([ExitSelector(p.criterion, self.gate) for p in group])
+            _BatchDecision([ExitSelector(p.criterion, self.gate, floor=p.floor) for p in group])
         start = self.clock()
         out = self.encoder.infer(feats, state, left_context_frames=self.config.left_context_frames,
                                  decide=decision, max_exit=group[0].cap, skip_policy=self.config.skip_policy)
@@ -254,6 +256,10 @@ class Recognizer:
         if frames == 0:
             return start, self.clock(), []  # the input's last few fbank frames made no encoder frame
         chosen = [self._chosen_exit(i, out.exit_index, out.log_probs, decision) for i in range(len(streams))]
+        if decision is not None and self.config.hold_chunks:
+            for stream, selector, (exit_index, _, _) in zip(streams, decision.selectors, chosen):
+                # the criterion's own choice (capped where it accepted nothing below the cap)
+                stream.chosen_exits.append(exit_index if selector.chosen is None else min(selector.chosen, exit_index))
         beam = self._beam_width(group[0].cap)
         for stream, (_, log_probs, _) in zip(streams, chosen):
             if isinstance(stream.decoder, BeamStreamDecoder):

@@ -129,6 +129,8 @@ class Stream:
         created_at: the recognizer's clock at creation (origin of ``ChunkRecord.decoded_at_ms``).
         segments: finished segments, oldest first.
         trace: per-chunk records (the last ``max_trace_chunks`` when bounded).
+        chosen_exits: the exit criterion's own choices on the last ``hold_chunks`` chunks (what
+            the next chunk's hold floor comes from).
         sample_rate: rate of the audio given to :meth:`accept_waveform` (fixed by the first call).
         samples_received: audio received so far, in 16 kHz samples.
         feats_fed: fbank frames handed to the encoder so far.
@@ -145,6 +147,7 @@ class Stream:
     created_at: float
     segments: list[Segment] = field(default_factory=list)
     trace: deque[ChunkRecord] = field(default_factory=deque)
+    chosen_exits: deque[int] = field(default_factory=deque)
     sample_rate: int | None = None
     samples_received: int = 0          # at the model rate (after resampling)
     feats_fed: int = 0                 # fbank frames handed to the encoder
@@ -158,6 +161,7 @@ class Stream:
 
     def __post_init__(self) -> None:
         self.trace = deque(self.trace, maxlen=self.config.max_trace_chunks)
+        self.chosen_exits = deque(self.chosen_exits, maxlen=self.config.hold_chunks)
         if self._fbank is None:
             self._fbank = make_fbank(self.frontend)
 

@@ -10,6 +10,7 @@ from asr_ee.config import ConfigError, from_dict
 from asr_ee.decoding.ctc import greedy_decode
 from asr_ee.evaluation import (EvaluationConfig, ExitTimer, Policy, _Features, choose_exits, duration_batches,
                                segment_bounds, visible_keys)
+from asr_ee.exits.criteria import hold_exits, hold_floor
 from asr_ee.inputs import Utterance
 from asr_ee.models import EarlyExitEncoder, preset
 from asr_ee.models.masks import chunk_mask
@@ -62,8 +63,30 @@ def test_criteria_choose_per_chunk() -> None:
     assert whole[(policies[0], "greedy")] == (2,)  # no shallow exit is confident over the whole utterance
 
 
+def test_a_hold_keeps_chunks_as_deep_as_the_criterion_chose_just_before() -> None:
+    assert hold_exits([0, 3, 1, 0, 0, 2, 0], 0) == (0, 3, 1, 0, 0, 2, 0)
+    assert hold_exits([0, 3, 1, 0, 0, 2, 0], 1) == (0, 3, 3, 1, 0, 2, 2)
+    assert hold_exits([0, 3, 1, 0, 0, 2, 0], 2) == (0, 3, 3, 3, 1, 2, 2)
+    assert hold_exits([], 2) == ()
+    # a stream's floor is the same rule, from the choices it has seen so far
+    assert [hold_floor([0, 3, 1, 0, 0, 2, 0][:j], 2) for j in range(7)] == [0, 0, 3, 3, 1, 0, 2]
+    # the last exit is confident on chunk 0 only: the criterion picks (2, 0, 0)
+    late = [_posteriors([1] * 12, [0.5] * 4 + [9.0] * 8)] * 2 + [_posteriors([1] * 12, [9.0] * 12)]
+    policies = [Policy("confidence", 0.9), Policy("confidence", 0.9, 1), Policy("confidence", 0.9, 2)]
+    chosen = choose_exits(late, BOUNDS, policies, "chunk", {"greedy": [[1]] * 3})
+    assert [chosen[(p, "greedy")] for p in policies] == [(2, 0, 0), (2, 2, 0), (2, 2, 2)]
+    # one segment has nothing to hold: held policies are not reported per utterance
+    assert list(choose_exits(late, [(0, 12)], policies, "utterance", {"greedy": [[1]] * 3})) == [(policies[0], "greedy")]
+
+
 def test_policy_validation() -> None:
     assert Policy("entropy", 0.25).name == "entropy@0.25" and Policy("oracle").name == "oracle"
+    assert Policy("gate", 0.9, 2).name == "gate@0.9+hold2"
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="hold"):
+            Policy("gate", 0.9, bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="hold"):
+        Policy("oracle", None, 1)
     with pytest.raises(ConfigError):
         Policy("oracle", 0.5)
     with pytest.raises(ConfigError):
@@ -111,6 +134,7 @@ def test_exit_timer_measures_every_exit_in_order() -> None:
     {"chunk_frames": 0}, {"left_context_chunks": 2}, {"attention": "chunk", "left_context_chunks": -1},
     {"criteria": ["entropy", "entropy"]}, {"thresholds": {"oracle": [1.0]}}, {"thresholds": {"entropy": []}}, {"thresholds": {"entropy": ["low"]}},
     {"criteria": ["entropy"], "thresholds": {"confidence": [0.9]}}, {"batch_seconds": 0.0},
+    {"hold_chunks": []}, {"hold_chunks": [0, 0]}, {"hold_chunks": [-1]}, {"hold_chunks": [1.5]},
     {"no_such_key": 1},
 ])
 def test_config_rejects(bad: dict) -> None:
@@ -121,6 +145,9 @@ def test_config_rejects(bad: dict) -> None:
 def test_config_policies() -> None:
     cfg = EvaluationConfig(criteria=["fixed", "entropy", "oracle"], thresholds={"entropy": [0.3]})
     assert [p.name for p in cfg.policies(3)] == ["fixed@0", "fixed@1", "fixed@2", "entropy@0.3", "oracle"]
+    cfg = EvaluationConfig(criteria=["fixed", "entropy", "oracle"], thresholds={"entropy": [0.3], "fixed": [1]},
+                           hold_chunks=[0, 2])
+    assert [p.name for p in cfg.policies(3)] == ["fixed@1", "entropy@0.3", "entropy@0.3+hold2", "oracle"]
     with pytest.raises(ConfigError):
         EvaluationConfig(thresholds={"fixed": [1.5]}).policies(3)
     with pytest.raises(ConfigError):

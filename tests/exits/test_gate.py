@@ -168,23 +168,28 @@ def _threshold_between(gate: ExitGate, lps: list[torch.Tensor], hidden: list[tor
     return (values[i] + values[i + 1]) / 2
 
 
-def test_stream_and_evaluation_take_the_same_exit_per_chunk(tokenizer: Tokenizer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("hold", [0, 2])
+def test_stream_and_evaluation_take_the_same_exit_per_chunk(tokenizer: Tokenizer, tmp_path: Path, hold: int) -> None:
     encoder = _encoder(tokenizer.vocab_size)
     gate = _trained_gate(encoder, tokenizer.blank_id)
     audio = _speech(6.0, seed=11)
     lps, hidden = _offline(encoder, audio)
     threshold = _threshold_between(gate, lps, hidden)
     bounds = [(s, min(s + CHUNK, lps[0].size(0))) for s in range(0, lps[0].size(0), CHUNK)]
-    policy = Policy("gate", threshold)
-    chosen = choose_exits(lps, bounds, [policy], "chunk", {"greedy": [[]] * 4}, hidden, gate)[(policy, "greedy")]
+    policies = [Policy("gate", threshold), Policy("gate", threshold, hold)]
+    chosen = choose_exits(lps, bounds, policies, "chunk", {"greedy": [[]] * 4}, hidden, gate)
+    own, held = chosen[(policies[0], "greedy")], chosen[(policies[1], "greedy")]
     layers = encoder.cfg.exit_layers
-    expected = [layers[k] for k in chosen]
+    expected = [layers[k] for k in held]
     assert len(set(expected)) >= 2
+    if hold:
+        assert held != own  # the hold changes some chunk's exit: the comparison below tests it
 
     model_path = tmp_path / "model.pt"
     gate.save(gate_path(model_path))  # the stream reads the gate beside the model
     config = StreamingConfig(chunk_frames=CHUNK, left_context_chunks=LEFT, criterion=ExitCriterion("gate", threshold),
-                             controller=None, endpoint=None, skip_policy=SkipPolicy.RECOMPUTE, tail_silence_ms=0.0)
+                             hold_chunks=hold, controller=None, endpoint=None, skip_policy=SkipPolicy.RECOMPUTE,
+                             tail_silence_ms=0.0)
     recognizer = Recognizer(Pretrained(encoder, tokenizer, model_path, {}), config)
     stream = recognizer.create_stream()
     stream.accept_waveform(SAMPLE_RATE, audio)
@@ -264,6 +269,19 @@ def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer,
     assert max(layer for _, _, layer in capped.calibration[3]) <= 3.0
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
                  "--reference-layer", "5"]) == 2  # not an exit layer
+    # calibrated for streams that hold depth: every threshold costs at least as much, and budgets say so
+    held_path = tmp_path / "held.gate.json"
+    assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--hold-chunks",
+                 "2", "--output", str(held_path), "--chunk-frames", str(CHUNK), "--left-context-chunks", str(LEFT),
+                 "--threads", "1"]) == 0
+    held = load_gate(held_path)
+    assert gate.calibrated_hold == 0 and held.calibrated_hold == 2
+    pairs = list(zip(gate.calibration[3], held.calibration[3]))
+    assert all(h[1] >= g[1] - 1e-9 for g, h in pairs)  # (a recomputing stream's catch-up already charges most of it)
+    from asr_ee.streaming.budget import threshold_ladder
+    assert threshold_ladder(ExitCriterion("gate", 0.9), held, 3, 0.05, hold=2)[0] == 0.9
+    with pytest.raises(ConfigError, match="hold_chunks 2"):
+        threshold_ladder(ExitCriterion("gate", 0.9), held, 3, 0.05, hold=0)
     evaluate_args = ["evaluate", str(tmp_path / "cuts.jsonl.gz"), "--model", str(model_path), "--attention", "chunk",
                      "--chunk-frames", str(CHUNK), "--left-context-chunks", str(LEFT), "--criteria", "gate,fixed",
                      "--thresholds", "gate=0.5", "--gate-budget", "1.0", "--no-plot", "--quiet", "--threads", "1"]

@@ -244,7 +244,7 @@ def test_config_from_dict_is_strict() -> None:
     assert StreamingConfig.from_dict(cfg.to_dict()) == cfg
     for bad in ({"chunk_frame": 8}, {"skip_policy": "guess"}, {"left_context_chunks": 0},
                 {"criterion": {"kind": "vibes", "threshold": 1.0}}, {"controller": {"target_rtf": "fast"}},
-                {"decoding": "viterbi"}):
+                {"decoding": "viterbi"}, {"hold_chunks": -1}, {"hold_chunks": 1.5}):
         with pytest.raises(ConfigError):
             StreamingConfig.from_dict(bad)
 

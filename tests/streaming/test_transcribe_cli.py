@@ -190,6 +190,9 @@ def test_other_models_stream_to_their_last_exit(model_path):
     add_recognizer_arguments(parser)
     recognizer = recognizer_from_args(parser.parse_args(["--model", str(model_path)]))
     assert recognizer.config.max_exit_layer is None and recognizer.top == 3
+    assert recognizer.config.hold_chunks == 0
+    held = recognizer_from_args(parser.parse_args(["--model", str(model_path), "--hold-chunks", "2"]))
+    assert held.config.hold_chunks == 2
 
 
 def test_inputs_with_one_stem_get_distinct_ids_and_a_folder_is_its_audio(model_path, tmp_path, capsys):
