@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
 # Robust models from the offline corpus (issue 15): the corpus, its natural-voice extension
 # (Praat pseudo-speakers, the Piper voice, the unseen `natural` split) and its Kokoro extension
-# (four Kokoro voices as 1,431 speakers, one held out), then models A and B
+# (four Kokoro voices as 3,394 speakers in two draws, one voice held out), then models A and B
 # fine-tuned from the base Splitformer with channels, babble, noise and reverberation on the fly,
 # averaged, shipped and evaluated per voice group.
 #
 # Usage: recipes/offline_tts/run_robust.sh
-#   stage 1  asr-ee prepare offline + natural + kokoro -> $DATA_DIR, $NATURAL_DIR, $KOKORO_DIR
+#   stage 1  asr-ee prepare offline + natural + kokoro (two draws) -> $DATA_DIR, $NATURAL_DIR, $KOKORO_DIR,
+#            $KOKORO_MORE_DIR
 #   stage 2  train A (base + pseudo-speakers + Kokoro) and B (base + pseudo-speakers + the Piper voice),
-#            one thread each, side by side
+#            one thread each, side by side; then A's second stage: from A's average, both Kokoro draws at
+#            half of the batches
 #   stage 3  average and evaluate each run, interpolate it with the base (0.5/0.5), ship A into exp/small
 #            (the default model) and B into exp/small-natural, and evaluate both
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
-# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 min; stage 2 56 min for A (1,700
-# steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side; stage 3 ~30 min.
+# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 min; stage 2 56 min for A (1,700
+# steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side, A's second stage
+# 57 min (1,700 steps, beside a twin run); stage 3 ~30 min.
 set -euo pipefail
 recipe=recipes/offline_tts
 data_dir=${DATA_DIR:-data/offline_tts_small}
 natural_dir=${NATURAL_DIR:-data/offline_tts_natural}
 kokoro_dir=${KOKORO_DIR:-data/offline_tts_kokoro}
+kokoro_more_dir=${KOKORO_MORE_DIR:-data/offline_tts_kokoro_more}
 runs=${RUNS:-runs}
 stage=${STAGE:-1}
 stop_stage=${STOP_STAGE:-3}
@@ -29,12 +33,13 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   asr-ee prepare offline --config "$recipe/conf/small.yaml" --output-dir "$data_dir"
   asr-ee prepare natural --config "$recipe/conf/natural.yaml" --output-dir "$natural_dir" base_dir="$data_dir"
   asr-ee prepare kokoro --config "$recipe/conf/kokoro.yaml" --output-dir "$kokoro_dir" base_dir="$data_dir"
+  asr-ee prepare kokoro --config "$recipe/conf/kokoro_more.yaml" --output-dir "$kokoro_more_dir" base_dir="$data_dir"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   base=${BASE:-$runs/base_splitformer.pt}
   [ -f "$base" ] || git show f79b148:exp/small/model.pt > "$base"
-  # the train configs name the natural and Kokoro corpora as ../offline_tts_natural/ and ../offline_tts_kokoro/
+  # the train configs name the natural and Kokoro corpora as ../offline_tts_natural/, ../offline_tts_kokoro/ (and _more/)
   # beside DATA_DIR. A = base + pseudo-speakers + Kokoro's voices (train_robust.yaml, without Kokoro, was A until
   # 2026-12-07); B = base + pseudo-speakers + the Piper voice
   asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a" \
@@ -42,13 +47,20 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   asr-ee train --config "$recipe/conf/train_robust_natural.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_b" \
     init_from="$base" optim.cooldown_start=1250 optim.cooldown_steps=350 &
   wait
+  # A's second stage (shipped 2026-12-07): from A's first stage averaged, both Kokoro draws (4,000
+  # sentences, 2.4 h, 3,394 speakers) at half of the batches, the same schedule once more
+  asr-ee average --exp-dir "$runs/robust_a" --last 4 --output "$runs/robust_a_stage1.pt" --export
+  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a2" \
+    init_from="$runs/robust_a_stage1.pt" optim.cooldown_start=1350 optim.cooldown_steps=350 \
+    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz]" \
+    "data.train_weights=[0.3, 0.2, 0.2, 0.3]"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # each run averaged (and evaluated) as it is, then interpolated half-way back to the base weights
   # (WiSE-FT: keeps the unseen-voice gains, gives the synthetic test split back) and shipped
   base=${BASE:-$runs/base_splitformer.pt}
-  bash scripts/ship_small_model.sh "$runs/robust_a" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
+  bash scripts/ship_small_model.sh "$runs/robust_a2" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
   LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
   for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
     set -- $pair
