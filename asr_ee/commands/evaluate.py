@@ -161,7 +161,8 @@ def _gate(args: argparse.Namespace, cfg: EvaluationConfig, pretrained: Pretraine
         for budget, threshold in zip(budgets, found):
             print(f"gate budget {budget:g}: threshold {threshold:g} (calibrated with hold {hold})")
         if hold not in cfg.hold_chunks:
-            print(f"note: the budgets hold with --hold-chunks {hold}, which this run does not evaluate", file=sys.stderr)
+            print(f"note: the budgets hold with --hold-chunks {hold}, which this run does not evaluate",
+                  file=sys.stderr)
         sweep = cfg.thresholds.get("gate", [])
         cfg.thresholds["gate"] = sweep + [t for t in dict.fromkeys(found) if t not in sweep]
     return gate

@@ -232,8 +232,8 @@ class ExitSelector:
     Usable directly as the ``decide`` callback of ``EarlyExitEncoder.infer`` (single stream).
     Records each exit's criterion value in ``values``. ``model``: the learned criterion's model.
     ``floor``: the chunk stops no shallower than this exit even when the criterion accepts one
-    before it (a stream's hold, :func:`hold_floor`); ``chosen`` is the
-    criterion's own choice, the first exit it accepted (None before any).
+    before it (a stream's hold, :func:`hold_floor`); ``chosen`` is the criterion's own choice, the
+    first exit it accepted (None before any).
     """
 
     criterion: ExitCriterion

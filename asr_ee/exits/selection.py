@@ -4,9 +4,9 @@ Selection only: each criterion's value is computed once per exit and segment wit
 :class:`~asr_ee.exits.criteria.ExitSelector` streaming uses, and every threshold reads it. Batch
 evaluation (:mod:`asr_ee.evaluation`) and the oracle-bound scripts share these functions.
 
-A per-chunk policy may *hold* depth (``Policy.hold``, :func:`~asr_ee.exits.criteria.hold_exits`): each chunk goes at least
-as deep as the deepest exit its criterion chose on the ``hold`` chunks before it. Causal, so a
-stream does the same (``StreamingConfig.hold_chunks``): hard stretches of speech outlast a 320 ms
+A per-chunk policy may *hold* depth (``Policy.hold``, :func:`~asr_ee.exits.criteria.hold_exits`):
+each chunk goes at least as deep as the deepest exit its criterion chose on the ``hold`` chunks
+before it. Causal, so a stream does the same (``StreamingConfig.hold_chunks``): hard stretches of speech outlast a 320 ms
 chunk, and a chunk after a hard one is likely hard too.
 
 The oracle is a bound, not a deployable policy: it needs the last exit. Per utterance it takes the
