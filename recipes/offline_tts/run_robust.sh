@@ -64,9 +64,15 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
   for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
     set -- $pair
-    mkdir -p "$2" && cp "$runs/$1/lm.pt" "$2/lm.pt" && cp "$runs/$1/train.yaml" "$2/train.yaml"
+    mkdir -p "$2/eval" && cp "$runs/$1/lm.pt" "$2/lm.pt" && cp "$runs/$1/train.yaml" "$2/train.yaml"
     python scripts/interpolate_models.py "$runs/$1/model.pt" "$base" 0.5 "$2/model.pt"
+    if [ "$2" = exp/small ]; then  # A, the default model: the learned exit gate, trained on dev for it
+      python scripts/stamp_defaults.py "$2/model.pt" \
+        '{"lm": "lm.pt", "max_exit_layer": 10, "criterion": {"kind": "gate", "threshold": 0.9}}'
+      asr-ee train-gate --model "$2/model.pt" --cuts "$data_dir/cuts_dev.jsonl.gz" | tee "$2/eval/train_gate.txt"
+    fi
     asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$2/model.pt" --lm "$2/lm.pt" --decoding greedy+lm --output-dir "$2/eval/dev"
     KOKORO_DIR="$kokoro_dir" bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"
   done
+  bash scripts/export_shipped_onnx.sh   # model A's ONNX export, what the commands run by default
 fi
