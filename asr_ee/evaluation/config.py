@@ -7,7 +7,7 @@ from typing import Literal
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
-from asr_ee.exits.criteria import DEFAULT_SWEEPS
+from asr_ee.exits.criteria import DEFAULT_SWEEPS, is_hold
 from asr_ee.exits.selection import POLICY_KINDS, UNLEARNED_POLICY_KINDS, Policy, PolicyKind
 
 __all__ = ["Decoding", "DECODINGS", "EvaluationConfig"]
@@ -70,8 +70,8 @@ class EvaluationConfig:
             raise ConfigError(f"attention must be 'full' or 'chunk', got {self.attention!r}")
         if self.left_context_chunks is not None and (self.attention != "chunk" or self.left_context_chunks < 0):
             raise ConfigError("left_context_chunks needs attention 'chunk' and must be >= 0")
-        if not self.hold_chunks or len(set(self.hold_chunks)) != len(self.hold_chunks) or not all(
-                isinstance(h, int) and not isinstance(h, bool) and h >= 0 for h in self.hold_chunks):
+        if not self.hold_chunks or len(set(self.hold_chunks)) != len(self.hold_chunks) or \
+                not all(map(is_hold, self.hold_chunks)):
             raise ConfigError(f"hold_chunks must be distinct chunk counts >= 0, got {self.hold_chunks!r}")
         if self.batch_seconds <= 0:
             raise ConfigError(f"batch_seconds must be positive, got {self.batch_seconds}")

@@ -26,7 +26,7 @@ from asr_ee.config import ConfigError
 
 __all__ = ["ExitView", "CriterionSpec", "CRITERIA", "CRITERION_NAMES", "DEFAULT_THRESHOLDS", "DEFAULT_SWEEPS",
            "ExitCriterion", "ExitSelector", "ExitModel", "mean_normalized_entropy", "posterior_confidence",
-           "frame_argmax", "criterion_spec", "as_array", "hold_floor", "hold_exits"]
+           "frame_argmax", "criterion_spec", "as_array", "is_hold", "hold_floor", "hold_exits"]
 
 
 def as_array(x: Any) -> np.ndarray:
@@ -210,6 +210,11 @@ class ExitCriterion:
 
     def __str__(self) -> str:
         return f"{self.kind}@{self.threshold:g}"
+
+
+def is_hold(value: Any) -> bool:
+    """A valid hold: a chunk count (an int, not a bool) >= 0."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def hold_floor(previous: Sequence[int], hold: int) -> int:

@@ -25,10 +25,10 @@ import torch
 
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import (CRITERIA, CRITERION_NAMES, ExitCriterion, ExitModel, ExitSelector, frame_argmax,
-                                   hold_exits, hold_floor)
+                                   hold_exits, is_hold)
 
 __all__ = ["Granularity", "GRANULARITIES", "PolicyKind", "POLICY_KINDS", "UNLEARNED_POLICY_KINDS", "Policy",
-           "segment_bounds", "criterion_values", "first_accepted", "hold_exits", "hold_floor", "oracle_exit",
+           "segment_bounds", "criterion_values", "first_accepted", "hold_exits", "oracle_exit",
            "splice_posteriors", "choose_exits"]
 
 Granularity = Literal["utterance", "chunk"]
@@ -56,8 +56,7 @@ class Policy:
             raise ConfigError(f"unknown exit criterion {self.kind!r}; choose from {list(POLICY_KINDS)}")
         if (self.kind == "oracle") != (self.threshold is None):
             raise ConfigError(f"{self.kind}: the oracle takes no threshold, every other criterion needs one")
-        if not isinstance(self.hold, int) or isinstance(self.hold, bool) or self.hold < 0 or \
-                (self.hold and self.kind == "oracle"):
+        if not is_hold(self.hold) or (self.hold and self.kind == "oracle"):
             raise ConfigError(f"{self.kind}: hold must be a chunk count >= 0 (and 0 for the oracle), got {self.hold!r}")
 
     @property

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from asr_ee.config import ConfigError, from_dict, to_dict
 from asr_ee.decoding.lm import DEFAULT_LENGTH_BONUS, DEFAULT_LM_WEIGHT
-from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion
+from asr_ee.exits.criteria import DEFAULT_THRESHOLDS, ExitCriterion, is_hold
 from asr_ee.features import DEFAULT_TAIL_SILENCE_MS
 from asr_ee.models.state import SkipPolicy
 
@@ -232,7 +232,7 @@ class StreamingConfig:
                               f"{[p.value for p in SkipPolicy]}") from None
         if self.beam < 1:
             raise ConfigError(f"beam must be >= 1, got {self.beam}")
-        if not isinstance(self.hold_chunks, int) or isinstance(self.hold_chunks, bool) or self.hold_chunks < 0:
+        if not is_hold(self.hold_chunks):
             raise ConfigError(f"hold_chunks must be a chunk count >= 0, got {self.hold_chunks!r}")
         if self.max_exit_layer is not None and self.max_exit_layer < 1:
             raise ConfigError(f"max_exit_layer must be a layer number >= 1 or null, got {self.max_exit_layer}")
