@@ -6,8 +6,8 @@ evaluation (:mod:`asr_ee.evaluation`) and the oracle-bound scripts share these f
 
 A per-chunk policy may *hold* depth (``Policy.hold``, :func:`~asr_ee.exits.criteria.hold_exits`):
 each chunk goes at least as deep as the deepest exit its criterion chose on the ``hold`` chunks
-before it. Causal, so a stream does the same (``StreamingConfig.hold_chunks``): hard stretches of speech outlast a 320 ms
-chunk, and a chunk after a hard one is likely hard too.
+before it. Causal, so a stream does the same (``StreamingConfig.hold_chunks``): hard stretches
+of speech outlast a 320 ms chunk, and a chunk after a hard one is likely hard too.
 
 The oracle is a bound, not a deployable policy: it needs the last exit. Per utterance it takes the
 shallowest exit whose decoded tokens equal the last exit's; per chunk, the shallowest exit whose
