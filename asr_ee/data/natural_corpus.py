@@ -51,8 +51,8 @@ from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, Pseud
                                 draw_piper_settings, draw_pseudo_speaker, synthesize_piper)
 from asr_ee.data.workers import process_pool
 
-__all__ = ["NaturalCorpusConfig", "RenderJob", "plan_natural_corpus", "prepare_natural_corpus", "unused_sentences",
-           "build_beside_base"]
+__all__ = ["NaturalCorpusConfig", "RenderJob", "base_sentences", "plan_natural_corpus", "prepare_natural_corpus",
+           "unused_sentences", "build_beside_base"]
 
 log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
@@ -200,7 +200,7 @@ def _render_all(jobs: list[RenderJob], num_jobs: int, desc: str,
     return [results[j.utterance_id] for j in jobs]
 
 
-def _base_text(base: Path, split: str) -> list[str]:
+def base_sentences(base: Path, split: str) -> list[str]:
     path = base / "text" / f"sentences_{split}.txt"
     if not path.is_file():
         raise CorpusFileError(path, f"missing: build the base corpus first "
@@ -212,8 +212,8 @@ def unused_sentences(base: Path, seed: int) -> list[str]:
     """The base corpus's sentences that no split of it speaks, in a shuffled order fixed by
     ``seed``: the natural split takes the first ``natural_utterances`` of them."""
     train_sups = SupervisionSet.from_file(manifest_path(base, "supervisions", "train"))
-    unused = sorted(set(_base_text(base, "train")) - {s.text for s in train_sups})
-    evaluation = {s for split in ("dev", "test", "test_heldout_voices") for s in _base_text(base, split)}
+    unused = sorted(set(base_sentences(base, "train")) - {s.text for s in train_sups})
+    evaluation = {s for split in ("dev", "test", "test_heldout_voices") for s in base_sentences(base, split)}
     unused = [s for s in unused if s not in evaluation]
     random.Random(f"{seed}-natural").shuffle(unused)
     return unused
