@@ -4,11 +4,18 @@ front), settings and timing.
 Compute is counted per encoder frame: a frame decided at exit k costs exit k's ``compute_fraction``
 (:func:`asr_ee.models.flops.exit_costs`: of full depth, every earlier exit head included), and
 ``avg_exit_layer`` is weighted by frames the same way.
+
+Every policy row also says what it cost against the last exit: ``wer_change`` (relative, in %)
+and ``wer_change_ci95``, a paired bootstrap interval over utterances (:func:`relative_change_ci`):
+on a few hundred utterances a couple of percent is a handful of word errors, and the interval
+says which differences the split can tell apart.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from asr_ee.decoding.wer import WordErrors
 from asr_ee.evaluation.batching import StageClock
@@ -17,7 +24,10 @@ from asr_ee.evaluation.results import Failure, UtteranceResult
 from asr_ee.models import EarlyExitEncoder
 from asr_ee.models.flops import ExitCost, exit_costs
 
-__all__ = ["charged_exits", "summarize"]
+__all__ = ["charged_exits", "relative_change_ci", "summarize"]
+
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
 
 
 def _error_fields(errors: WordErrors, scored: int) -> dict[str, Any]:
@@ -50,6 +60,25 @@ def charged_exits(exits: tuple[int, ...], left_context_chunks: int | None) -> li
     return [max(exits[j:j + horizon + 1]) for j in range(len(exits))]
 
 
+def relative_change_ci(errors: Sequence[int], baseline: Sequence[int], *, resamples: int = BOOTSTRAP_RESAMPLES,
+                       seed: int = BOOTSTRAP_SEED) -> tuple[float, float, float] | None:
+    """Relative change of the total word errors, ``sum(errors) / sum(baseline) - 1`` in %, and its 95%
+    paired bootstrap interval: utterances are resampled with replacement (the same draws for both,
+    and for every call with the same seed), the 2.5th and 97.5th percentiles of the resampled
+    change. Both count errors on the same utterances and references, so the ratio of errors is the
+    ratio of WERs. None when the baseline has no errors."""
+    a, b = np.asarray(errors, dtype=np.int64), np.asarray(baseline, dtype=np.int64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"errors and baseline must be 1-d and of one length, got {a.shape} and {b.shape}")
+    if b.sum() == 0:
+        return None
+    draws = np.random.default_rng(seed).integers(0, len(b), size=(resamples, len(b)))
+    sa, sb = a[draws].sum(axis=1), b[draws].sum(axis=1)
+    change = 100.0 * (sa / np.maximum(sb, 1) - 1.0)
+    low, high = np.percentile(change, [2.5, 97.5])
+    return 100.0 * (a.sum() / b.sum() - 1.0), float(low), float(high)
+
+
 def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: EvaluationConfig
                  ) -> list[dict[str, Any]]:
     """One row per (policy, granularity, decoding), in the order the outcomes were produced.
@@ -58,6 +87,9 @@ def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: Eva
     (:func:`charged_exits`); under full attention, each chunk is charged its own exit."""
     frames: dict[tuple, list[int]] = {}
     errors: dict[tuple, WordErrors] = {}
+    per_utterance: dict[tuple, list[int]] = {}
+    scored_results = [r for r in results if r.reference is not None and r.exit_errors]
+    last = {d: [r.exit_errors[d][-1].errors for r in scored_results] for d in cfg.decodings}
     for r in results:
         for o in r.outcomes:
             key = (o.policy, o.granularity, o.decoding)
@@ -68,6 +100,8 @@ def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: Eva
             for k, f in zip(exits, o.selection.frames):
                 counts[k] += f
             errors[key] = errors.get(key, WordErrors()) + (o.errors or WordErrors())
+            if r.reference is not None and r.exit_errors:
+                per_utterance.setdefault(key, []).append((o.errors or WordErrors()).errors)
     scored = sum(r.reference is not None for r in results)
     rows = []
     for (policy, granularity, decoding), counts in frames.items():
@@ -81,9 +115,20 @@ def _policy_rows(results: list[UtteranceResult], costs: list[ExitCost], cfg: Eva
                      "compute_fraction": None if share is None else
                      round(sum(s * c.compute_fraction for s, c in zip(share, costs)), 6),
                      "exit_layer_share": None if share is None else
-                     {str(c.exit_layer): round(s, 6) for s, c in zip(share, costs)}})
+                     {str(c.exit_layer): round(s, 6) for s, c in zip(share, costs)},
+                     **_change_fields(per_utterance.get((policy, granularity, decoding)), last.get(decoding))})
     _mark_pareto(rows)
     return rows
+
+
+def _change_fields(errors: list[int] | None, baseline: list[int] | None) -> dict[str, Any]:
+    """``wer_change`` (relative to the last exit, %) and its 95% bootstrap interval, or None."""
+    change = None
+    if errors and baseline and len(errors) == len(baseline):
+        change = relative_change_ci(errors, baseline)
+    if change is None:
+        return {"wer_change": None, "wer_change_ci95": None}
+    return {"wer_change": round(change[0], 3), "wer_change_ci95": [round(change[1], 3), round(change[2], 3)]}
 
 
 def _mark_pareto(rows: list[dict[str, Any]]) -> None:

@@ -78,3 +78,32 @@ def test_kokoro_corpus_beside_a_tiny_corpus(tiny_corpus: Path, tmp_path: Path) -
     train = CutSet.from_file(out / "cuts_train_kokoro.jsonl.gz")
     assert len(train) == 3 and {c.supervisions[0].text for c in train} <= base_texts
     assert all("gongitsune" not in c.supervisions[0].speaker for c in train)  # the held-out voice stays out
+
+
+def test_kokoro_wide_text_plan_keeps_off_the_base_corpus_and_its_held_out_sentences(tiny_corpus: Path,
+                                                                                   tmp_path: Path) -> None:
+    from asr_ee.data.kokoro_corpus import KokoroCorpusConfig, plan_kokoro_corpus
+    from asr_ee.data.text_sources import load_sentences
+
+    cfg = KokoroCorpusConfig(base_dir=str(tiny_corpus), seed=3, text="wide", wide_top_words=500,
+                             train_utterances=40, heldout_utterances=10, heldout_piper=True)
+    plans = plan_kokoro_corpus(cfg, tmp_path)
+    base = {s for f in (tiny_corpus / "text").glob("sentences_*.txt") for s in f.read_text().splitlines()}
+    held = [j.text for j in plans["kokoro_heldout"]]
+    train = [j.text for j in plans["train_kokoro"]]
+    assert len(held) == 10 and len(train) == 40 and len(set(train)) == 40  # each training sentence once
+    assert not (set(held) | set(train)) & base and not set(held) & set(train)
+    vocabulary = set(load_sentences(500).vocabulary)
+    assert all(w in vocabulary for s in held + train for w in s.split())
+    assert [j.text for j in plans["natural_heldout"]] == held
+    assert {j.engine for j in plans["natural_heldout"]} == {"piper"}
+    assert plan_kokoro_corpus(cfg, tmp_path)["train_kokoro"] == plans["train_kokoro"]  # seeded
+    base_text = plan_kokoro_corpus(KokoroCorpusConfig(base_dir=str(tiny_corpus), train_utterances=5,
+                                                      heldout_utterances=0), tmp_path)
+    assert "natural_heldout" not in base_text and {j.text for j in base_text["train_kokoro"]} <= base
+    too_many = KokoroCorpusConfig(base_dir=str(tiny_corpus), text="wide", wide_top_words=50,
+                                  train_utterances=10_000, heldout_utterances=0)
+    with pytest.raises(ConfigError, match="raise wide_top_words"):
+        plan_kokoro_corpus(too_many, tmp_path)
+    with pytest.raises(ConfigError, match="text must be"):
+        KokoroCorpusConfig(text="everything")

@@ -14,7 +14,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PER_EXIT_KEYS = {"exit_layer", "wer", "ins", "del", "sub", "num_words", "compute_fraction", "decoding",
                  "gflops_per_audio_second", "encoder_seconds", "real_time_factor"}
 POLICY_KEYS = {"criterion", "threshold", "wer", "avg_exit_layer", "compute_fraction", "granularity", "decoding",
-               "ins", "del", "sub", "num_words", "pareto"}
+               "ins", "del", "sub", "num_words", "pareto", "wer_change", "wer_change_ci95"}
 
 
 def _evaluate(model: Path, out: Path, *args: str) -> tuple[int, dict | None]:

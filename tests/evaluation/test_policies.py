@@ -228,6 +228,45 @@ def test_pareto_rows_are_exactly_the_undominated(evaluated: Evaluated) -> None:
     assert all(r["pareto"] == (not dominated(r)) for r in rows)
 
 
+def test_policy_rows_carry_the_change_against_the_last_exit(evaluated: Evaluated) -> None:
+    """``wer_change`` is recomputed here from the per-utterance outcomes; the fixed last exit costs 0."""
+    from asr_ee.evaluation.summary import relative_change_ci
+
+    utterances = evaluated.result.utterances
+    for row in evaluated.result.summary["policies"]:
+        errors = [next(o.errors.errors for o in u.outcomes if o.policy.kind == row["criterion"]
+                       and o.policy.threshold == row["threshold"] and o.policy.hold == row["hold_chunks"]
+                       and o.granularity == row["granularity"] and o.decoding == row["decoding"]) for u in utterances]
+        last = [u.exit_errors[row["decoding"]][-1].errors for u in utterances]
+        expected = relative_change_ci(errors, last)
+        if expected is None:
+            assert row["wer_change"] is None and row["wer_change_ci95"] is None
+            continue
+        assert row["wer_change"] == pytest.approx(expected[0], abs=1e-3)
+        assert row["wer_change_ci95"] == pytest.approx(list(expected[1:]), abs=1e-3)
+        assert row["wer_change_ci95"][0] <= row["wer_change"] <= row["wer_change_ci95"][1]
+    last_exit = len(evaluated.result.summary["exit_layers"]) - 1
+    fixed_last = _rows(evaluated, "fixed", threshold=last_exit, granularity="utterance", decoding="greedy")
+    assert fixed_last and fixed_last[0]["wer_change"] == 0.0 and fixed_last[0]["wer_change_ci95"] == [0.0, 0.0]
+
+
+def test_relative_change_ci_is_a_paired_bootstrap() -> None:
+    from asr_ee.evaluation.summary import relative_change_ci
+
+    baseline = [2, 0, 1, 3, 0, 1, 2, 1] * 10
+    assert relative_change_ci(baseline, baseline) == (0.0, 0.0, 0.0)  # paired: no noise of its own
+    worse = [e + 1 for e in baseline]  # one more error on every utterance: +80 on 100
+    change, low, high = relative_change_ci(worse, baseline)
+    assert change == pytest.approx(80.0) and low < 80.0 < high and low > 50.0
+    noisy = [e + (1 if i % 2 else -1) * (e > 0) for i, e in enumerate(baseline)]  # as many errors, moved around
+    change, low, high = relative_change_ci(noisy, baseline)
+    assert low < change < high and low < 0 < high  # the split cannot tell them apart
+    assert relative_change_ci([1, 2], [0, 0]) is None
+    assert relative_change_ci(worse, baseline, seed=1) != relative_change_ci(worse, baseline, seed=2)
+    with pytest.raises(ValueError, match="one length"):
+        relative_change_ci([1, 2, 3], [1, 2])
+
+
 def test_splitformer_models_evaluate(eval_model: Path, eval_data) -> None:
     """The exit timer and the batched forward also serve Splitformer encoders (parallel branches)."""
     tokenizer = load_pretrained(eval_model).tokenizer
