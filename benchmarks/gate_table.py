@@ -1,6 +1,7 @@
 """The learned gate against the other criteria and the fixed exits, from an ``asr-ee evaluate`` run:
-per-chunk rows of one decoding, WER relative to the last exit, compute, and issue 20's target (the
-gate at <= 70% compute for <= +2% relative WER).
+per-chunk rows of one decoding, WER relative to the last exit (with its 95% paired bootstrap interval
+where the evaluation wrote one), compute, and issue 20's target (the gate at <= 70% compute for <= +2%
+relative WER).
 
     python benchmarks/gate_table.py OUT/results.json [--decoding lm] [--max-compute 0.70 --max-relative 2.0]
 """
@@ -16,8 +17,11 @@ def rows(summary: dict, decoding: str) -> tuple[float, list[dict]]:
     """The last exit's WER and the per-chunk policy rows (fixed exits as per-exit rows) of ``decoding``."""
     per_exit = [r for r in summary["per_exit"] if r["decoding"] == decoding]
     full = per_exit[-1]["wer"]
-    out = [{"criterion": "fixed", "threshold": r["exit_layer"], "wer": r["wer"],
-            "compute_fraction": r["compute_fraction"], "avg_exit_layer": r["exit_layer"]} for r in per_exit]
+    fixed_ci = {r["threshold"]: r.get("wer_change_ci95") for r in summary["policies"]
+                if r["decoding"] == decoding and r["criterion"] == "fixed" and r["granularity"] == "chunk"}
+    out = [{"criterion": "fixed", "threshold": r["exit_layer"], "wer": r["wer"], "wer_change_ci95": fixed_ci.get(k),
+            "compute_fraction": r["compute_fraction"], "avg_exit_layer": r["exit_layer"]}
+           for k, r in enumerate(per_exit)]
     out += [r for r in summary["policies"] if r["decoding"] == decoding and r["granularity"] == "chunk"
             and r["criterion"] != "fixed"]
     for r in out:
@@ -34,11 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     full, table = rows(json.loads(args.results.read_text()), args.decoding)
     print(f"{args.results} ({args.decoding}): last exit WER {full:.2f}%")
-    print("| criterion | threshold | WER | relative | avg exit layer | compute |\n|---|---:|---:|---:|---:|---:|")
+    print("| criterion | threshold | WER | relative | 95% CI | avg exit layer | compute |\n"
+          "|---|---:|---:|---:|---:|---:|---:|")
     for r in table:
         threshold = "-" if r["threshold"] is None else f"{r['threshold']:g}" + (
             f", hold {r['hold_chunks']}" if r.get("hold_chunks") else "")
-        print(f"| {r['criterion']} | {threshold} | {r['wer']:.2f} | {r['relative']:+.1f}% | "
+        ci = r.get("wer_change_ci95")
+        interval = "-" if ci is None else f"[{ci[0]:+.1f}, {ci[1]:+.1f}]"
+        print(f"| {r['criterion']} | {threshold} | {r['wer']:.2f} | {r['relative']:+.1f}% | {interval} | "
               f"{r['avg_exit_layer']:.2f} | {r['compute_fraction']:.3f} |")
     gate = [r for r in table if r["criterion"] == "gate"]
     met = [r for r in gate if r["compute_fraction"] <= args.max_compute and r["relative"] <= args.max_relative]
