@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15's figures for one model: WER per voice group (training voices = `test`, held-out voices,
-# the unseen natural voice, and with KOKORO_DIR set the held-out Kokoro voice), greedy and beam + LM, every exit and the exit criteria, in full context
+# the unseen natural voice, with KOKORO_DIR set the held-out Kokoro voice, and with WIDE_DIR set (the
+# `kokoro_wide.yaml` extension) the held-out Kokoro and Piper voices on words the base corpus never had:
+# wide_kokoro, wide_natural), greedy and beam + LM, every exit and the exit criteria, in full context
 # and under the streaming chunk mask (8 frames, 4 left chunks: what a stream computes); and the 8
 # recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM
 # and defaults (no load controller: its exits follow the machine's load, not the audio).
@@ -8,20 +10,24 @@
 # (scripts/voice_groups.py).
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
 #   MODEL_DIR holds model.pt and lm.pt; SPLITS default "test test_heldout_voices natural", plus
-#   kokoro_heldout when KOKORO_DIR (an `asr-ee prepare kokoro` folder) is set.
+#   kokoro_heldout when KOKORO_DIR (an `asr-ee prepare kokoro` folder) is set, wide_kokoro and
+#   wide_natural when WIDE_DIR is (its LM must leave their sentences out: see kokoro_wide.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${1:?usage: evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]}
 data_dir=${2:?DATA_DIR}
 natural_dir=${3:?NATURAL_DIR}
 kokoro_dir=${KOKORO_DIR:-}
-splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}}
+wide_dir=${WIDE_DIR:-}
+splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}${wide_dir:+ wide_kokoro wide_natural}}
 threads=${THREADS:-1}
 asr=".venv/bin/asr-ee"
 for split in $splits; do
   cuts="$data_dir/cuts_$split.jsonl.gz"
   [ "$split" = natural ] && cuts="$natural_dir/cuts_natural.jsonl.gz"
   [ "$split" = kokoro_heldout ] && cuts="${kokoro_dir:?KOKORO_DIR}/cuts_kokoro_heldout.jsonl.gz"
+  [ "$split" = wide_kokoro ] && cuts="${wide_dir:?WIDE_DIR}/cuts_kokoro_heldout.jsonl.gz"
+  [ "$split" = wide_natural ] && cuts="${wide_dir:?WIDE_DIR}/cuts_natural_heldout.jsonl.gz"
   for attention in full chunk; do
     out="$model_dir/eval/$split"; extra=()
     [ "$attention" = chunk ] && { out="${out}_chunk8"; extra=(--left-context-chunks 4); }

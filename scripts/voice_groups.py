@@ -15,7 +15,8 @@ from asr_ee.exits.criteria import DEFAULT_THRESHOLDS
 
 GROUPS = {"test": "training voices (test)", "test_heldout_voices": "held-out voices",
           "natural": "unseen natural voice (Piper joe)",
-          "kokoro_heldout": "held-out Kokoro voice (jf_gongitsune)"}
+          "kokoro_heldout": "held-out Kokoro voice (jf_gongitsune)",
+          "wide_kokoro": "held-out Kokoro voice, unseen words", "wide_natural": "Piper joe, unseen words"}
 
 
 def _results(model_dir: Path, name: str) -> dict | None:
