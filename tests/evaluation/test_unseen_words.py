@@ -1,0 +1,39 @@
+"""scripts/unseen_words.py: errors on words heard in training against the words never heard."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "unseen_words.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("unseen_words", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reference_words_are_split_by_the_training_transcripts(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from lhotse import CutSet, MonoCut, SupervisionSegment
+
+    CutSet.from_cuts([MonoCut(id="t", start=0.0, duration=1.0, channel=0, supervisions=[SupervisionSegment(
+        id="t", recording_id="t", start=0.0, duration=1.0, text="the cat sat")])]).to_file(tmp_path / "train.jsonl.gz")
+    split = tmp_path / "eval" / "natural"
+    split.mkdir(parents=True)
+    utts = [("the cat sat on a mat", "the hat sat on mat extra"),   # training: the ok, cat wrong, sat ok;
+            ("a cat", "a cat")]                                     # other: on ok, a deleted, mat ok, a ok
+    split.joinpath("utterances.jsonl").write_text("".join(
+        json.dumps({"id": str(i), "reference": r, "hypotheses": {"lm": ["", h]}}) + "\n"
+        for i, (r, h) in enumerate(utts)))
+    module = _script()
+    counts = module.word_outcomes(split, module.training_words([tmp_path / "train.jsonl.gz"]), "lm", -1)
+    assert counts == {"training": [4, 1], "other": [4, 1]}
+    assert module.word_outcomes(split, {"the", "cat", "sat"}, "lm", 0) == {"training": [4, 4], "other": [4, 4]}
+    assert module.main([str(split), "--train-cuts", str(tmp_path / "train.jsonl.gz")]) == 0
+    assert "| natural | 4 | 25.0% | 4 | 25.0% |" in capsys.readouterr().out
