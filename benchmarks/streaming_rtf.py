@@ -15,7 +15,8 @@ machine's load) and without endpoints. Columns:
   ``recompute`` and cache fills of ``copy`` included), averaged over frames;
 * time: measured encoder + decoding time relative to the full-depth run;
 * RTF: that time over the audio duration; RTF wall adds feature extraction and the driver;
-* p50/p95/max: per-chunk compute latency in ms.
+* p50/p95/max: per-chunk compute latency in ms;
+* 95% CI: of the relative WER change against full depth, a paired bootstrap over utterances.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from streaming_common import TestAudio, add_common_args, load_inputs, load_lm_ar
 
 from asr_ee.decoding.lm import NgramLM  # noqa: E402
 from asr_ee.decoding.wer import WordErrors, word_errors  # noqa: E402
+from asr_ee.evaluation.summary import relative_change_ci  # noqa: E402
 from asr_ee.exits.criteria import DEFAULT_SWEEPS, ExitCriterion  # noqa: E402
 from asr_ee.models import SkipPolicy  # noqa: E402
 from asr_ee.pretrained import Pretrained  # noqa: E402
@@ -59,7 +61,9 @@ class RunSummary:
     mean_exit_layer: float
     exit_share: dict[int, float] = field(default_factory=dict)
     rel_wer: float = 0.0
+    rel_wer_ci95: tuple[float, float] | None = None  # paired bootstrap over utterances, against full depth (%)
     time_ratio: float = 1.0
+    utterance_errors: list[int] = field(default_factory=list)
 
     @property
     def rtf(self) -> float:
@@ -73,13 +77,14 @@ class RunSummary:
 def run_config(pretrained: Pretrained, audio: list[TestAudio], config: StreamingConfig, name: str,
                lm: NgramLM | None = None) -> RunSummary:
     recognizer = Recognizer(pretrained, config, cpu_load=lambda: 0.0, lm=lm)
-    errors, chunks, wall = WordErrors(), [], 0.0
+    errors, chunks, wall, per_utterance = WordErrors(), [], 0.0, []
     for item in audio:
         start = time.perf_counter()
         result = run_stream(recognizer, item.samples, reset_at_endpoints=False)
         wall += time.perf_counter() - start
-        errors = errors + word_errors(item.utterance.reference or "", result.text)
-        chunks += result.chunks
+        utterance = word_errors(item.utterance.reference or "", result.text)
+        errors, chunks = errors + utterance, chunks + result.chunks
+        per_utterance.append(utterance.errors)
     frames = sum(c.frames for c in chunks) or 1
     latencies = [c.compute_ms for c in chunks]
     layers = sorted({c.exit_layer for c in chunks})
@@ -90,7 +95,8 @@ def run_config(pretrained: Pretrained, audio: list[TestAudio], config: Streaming
         compute_s=sum(latencies) / 1000, wall_s=wall, audio_s=sum(a.seconds for a in audio),
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95), max_ms=max(latencies, default=0.0),
         mean_exit_layer=sum(c.exit_layer * c.frames for c in chunks) / frames,
-        exit_share={layer: sum(c.frames for c in chunks if c.exit_layer == layer) / frames for layer in layers})
+        exit_share={layer: sum(c.frames for c in chunks if c.exit_layer == layer) / frames for layer in layers},
+        utterance_errors=per_utterance)
 
 
 def _configs(args: argparse.Namespace, num_exits: int) -> list[tuple[str, StreamingConfig]]:
@@ -114,9 +120,11 @@ def _configs(args: argparse.Namespace, num_exits: int) -> list[tuple[str, Stream
 
 def _print_results(runs: list[RunSummary]) -> None:
     print("\nFull depth vs dynamic exits (fast mode, one thread)")
-    print_table(["config", "policy", "WER %", "rel dWER %", "compute %", "time %", "RTF", "RTF wall",
+    print_table(["config", "policy", "WER %", "rel dWER %", "95% CI", "compute %", "time %", "RTF", "RTF wall",
                  "p50 ms", "p95 ms", "max ms", "mean exit", "target"],
-                [[r.name, r.policy, round(r.wer, 2), round(100 * r.rel_wer, 1), round(100 * r.compute, 1),
+                [[r.name, r.policy, round(r.wer, 2), round(100 * r.rel_wer, 1),
+                  "-" if r.rel_wer_ci95 is None else f"[{r.rel_wer_ci95[0]:+.1f}, {r.rel_wer_ci95[1]:+.1f}]",
+                  round(100 * r.compute, 1),
                   round(100 * r.time_ratio, 1), round(r.rtf, 4), round(r.wall_s / r.audio_s, 4), round(r.p50_ms, 2),
                   round(r.p95_ms, 2), round(r.max_ms, 1), round(r.mean_exit_layer, 2),
                   "yes" if r.meets_target else "no"] for r in runs])
@@ -220,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs:
         r.rel_wer = (r.wer - full.wer) / full.wer if full.wer > 0 else (0.0 if r.wer == 0 else float("inf"))
         r.time_ratio = r.compute_s / full.compute_s if full.compute_s > 0 else float("nan")
+        change = relative_change_ci(r.utterance_errors, full.utterance_errors)
+        r.rel_wer_ci95 = None if change is None else (round(change[1], 2), round(change[2], 2))
     _print_results(runs)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps([asdict(r) | {"rtf": r.rtf} for r in runs], indent=2))

@@ -138,3 +138,6 @@ def test_streaming_benchmark_with_an_lm(eval_model: Path, eval_data, tmp_path: P
     runs = json.loads((tmp_path / "out.json").read_text())
     assert [(r["name"], r["policy"]) for r in runs] == [("full depth", "-"), ("entropy@0.5", "copy")]
     assert runs[0]["compute"] == pytest.approx(1.0) and runs[0]["words"] > 0
+    for r in runs:  # per-utterance errors add up; full depth against itself: no change, no interval width
+        assert len(r["utterance_errors"]) == 2 and sum(r["utterance_errors"]) == r["errors"]
+    assert runs[0]["rel_wer_ci95"] in (None, [0.0, 0.0])  # None when full depth makes no error
