@@ -25,6 +25,7 @@ data_dir=${DATA_DIR:-data/offline_tts_small}
 natural_dir=${NATURAL_DIR:-data/offline_tts_natural}
 kokoro_dir=${KOKORO_DIR:-data/offline_tts_kokoro}
 kokoro_more_dir=${KOKORO_MORE_DIR:-data/offline_tts_kokoro_more}
+kokoro_wide_dir=${KOKORO_WIDE_DIR:-data/offline_tts_kokoro_wide}
 runs=${RUNS:-runs}
 stage=${STAGE:-1}
 stop_stage=${STOP_STAGE:-3}
@@ -34,6 +35,8 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   asr-ee prepare natural --config "$recipe/conf/natural.yaml" --output-dir "$natural_dir" base_dir="$data_dir"
   asr-ee prepare kokoro --config "$recipe/conf/kokoro.yaml" --output-dir "$kokoro_dir" base_dir="$data_dir"
   asr-ee prepare kokoro --config "$recipe/conf/kokoro_more.yaml" --output-dir "$kokoro_more_dir" base_dir="$data_dir"
+  # Kokoro speakers on words the base corpus never had, and the unseen-words test splits
+  asr-ee prepare kokoro --config "$recipe/conf/kokoro_wide.yaml" --output-dir "$kokoro_wide_dir" base_dir="$data_dir"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
