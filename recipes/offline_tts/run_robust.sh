@@ -63,6 +63,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # each run averaged (and evaluated) as it is, then interpolated half-way back to the base weights
   # (WiSE-FT: keeps the unseen-voice gains, gives the synthetic test split back) and shipped
   base=${BASE:-$runs/base_splitformer.pt}
+  export WIDE_DIR="$kokoro_wide_dir"  # the LM leaves its held-out sentences out; their splits are evaluated
   bash scripts/ship_small_model.sh "$runs/robust_a2" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
   LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
   for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
