@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
 # Robust models from the offline corpus (issue 15): the corpus, its natural-voice extension
 # (Praat pseudo-speakers, the Piper voice, the unseen `natural` split) and its Kokoro extension
-# (four Kokoro voices as 3,394 speakers in two draws, one voice held out), then models A and B
+# (four Kokoro voices as 5,007 speakers in three draws, the third on unseen words; one voice held out), then models A and B
 # fine-tuned from the base Splitformer with channels, babble, noise and reverberation on the fly,
 # averaged, shipped and evaluated per voice group.
 #
 # Usage: recipes/offline_tts/run_robust.sh
-#   stage 1  asr-ee prepare offline + natural + kokoro (two draws) -> $DATA_DIR, $NATURAL_DIR, $KOKORO_DIR,
-#            $KOKORO_MORE_DIR
+#   stage 1  asr-ee prepare offline + natural + kokoro (three draws) -> $DATA_DIR, $NATURAL_DIR, $KOKORO_DIR,
+#            $KOKORO_MORE_DIR, $KOKORO_WIDE_DIR
 #   stage 2  train A (base + pseudo-speakers + Kokoro) and B (base + pseudo-speakers + the Piper voice),
 #            one thread each, side by side; then A's second stage: from A's average, both Kokoro draws at
-#            half of the batches
+#            half of the batches; then its third: the wide-text draw added (0.2 of the batches)
 #   stage 3  average and evaluate each run, interpolate it with the base (0.5/0.5), ship A into exp/small
 #            (the default model) and B into exp/small-natural, and evaluate both
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
-# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 min; stage 2 56 min for A (1,700
-# steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side, A's second stage
-# 57 min (1,700 steps, beside a twin run); stage 3 ~30 min.
+# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 + 41 min; stage 2 56 min for A
+# (1,700 steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side, A's second
+# stage 57 min (1,700 steps, beside a twin run), its third 52 min (1,400 steps, beside a twin); stage 3 ~30 min.
 set -euo pipefail
 recipe=recipes/offline_tts
 data_dir=${DATA_DIR:-data/offline_tts_small}
@@ -57,6 +57,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     init_from="$runs/robust_a_stage1.pt" optim.cooldown_start=1350 optim.cooldown_steps=350 \
     "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz]" \
     "data.train_weights=[0.3, 0.2, 0.2, 0.3]"
+  # A's third stage (shipped 2026-12-07, evening): from the second stage averaged, 1,400 steps, a
+  # Kokoro share of 0.5 as before with 0.2 of the batches from the wide-text draw (unseen words)
+  asr-ee average --exp-dir "$runs/robust_a2" --last 4 --output "$runs/robust_a_stage2.pt" --export
+  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a3" \
+    init_from="$runs/robust_a_stage2.pt" optim.cooldown_start=1050 optim.cooldown_steps=350 \
+    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_wide/cuts_train_kokoro.jsonl.gz]" \
+    "data.train_weights=[0.3, 0.2, 0.15, 0.15, 0.2]"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
@@ -64,7 +71,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # (WiSE-FT: keeps the unseen-voice gains, gives the synthetic test split back) and shipped
   base=${BASE:-$runs/base_splitformer.pt}
   export WIDE_DIR="$kokoro_wide_dir"  # the LM leaves its held-out sentences out; their splits are evaluated
-  bash scripts/ship_small_model.sh "$runs/robust_a2" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
+  bash scripts/ship_small_model.sh "$runs/robust_a3" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
   LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
   for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
     set -- $pair
@@ -76,7 +83,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
       asr-ee train-gate --model "$2/model.pt" --cuts "$data_dir/cuts_dev.jsonl.gz" | tee "$2/eval/train_gate.txt"
     fi
     asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$2/model.pt" --lm "$2/lm.pt" --decoding greedy+lm --output-dir "$2/eval/dev"
-    KOKORO_DIR="$kokoro_dir" bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"
+    KOKORO_DIR="$kokoro_dir" bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"  # + WIDE_DIR's splits
   done
   bash scripts/export_shipped_onnx.sh   # model A's ONNX export, what the commands run by default
 fi
