@@ -111,3 +111,18 @@ def odd_audio(eval_data: EvalData, tmp_path_factory: pytest.TempPathFactory) -> 
     paths["empty"].write_bytes(b"")
     sf.write(paths["no_samples"], np.zeros(0, dtype=np.float32), 16000, subtype="PCM_16")
     return paths
+
+
+@pytest.fixture
+def script():
+    """Load ``scripts/<name>.py`` as a module: ``script("compare_evals").main([...])``."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare_evals.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("compare_evals", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _write(folder: Path, errors: list[int], *, gz: bool = True, ids: list[str] | None = None) -> None:
@@ -31,13 +21,13 @@ def _write(folder: Path, errors: list[int], *, gz: bool = True, ids: list[str] |
         (folder / "utterances.jsonl").write_text(lines)
 
 
-def test_b_against_a_on_the_same_utterances(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_b_against_a_on_the_same_utterances(tmp_path: Path, capsys: pytest.CaptureFixture[str], script) -> None:
     a_errors = [1, 0, 2, 1, 0] * 20          # 80 errors on 500 words
     b_errors = [0, 0, 1, 1, 0] * 20          # 40: B halves them on every group of five
     _write(tmp_path / "a" / "test", a_errors)
     _write(tmp_path / "b" / "test", b_errors, gz=False)
     _write(tmp_path / "a" / "only_a", [1])
-    assert _script().main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert script("compare_evals").main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| test ")]
     assert len(rows) == 1 and "only_a" not in out
@@ -46,13 +36,13 @@ def test_b_against_a_on_the_same_utterances(tmp_path: Path, capsys: pytest.Captu
     change, interval = cells[5].split(" ", 1)
     low, high = (float(x) for x in interval.strip("[]").split(","))
     assert change == "-50.0%" and low < -50.0 < high < 0      # resolved: the interval misses 0
-    assert _script().main([str(tmp_path / "a"), str(tmp_path / "b"), "--decoding", "greedy",
+    assert script("compare_evals").main([str(tmp_path / "a"), str(tmp_path / "b"), "--decoding", "greedy",
                            "--exit-index", "0"]) == 0
     assert "| test | 100 | 500 | 180.00 | 180.00 | +0.0% [+0.0, +0.0] |" in capsys.readouterr().out
 
 
-def test_different_utterances_are_refused(tmp_path: Path) -> None:
+def test_different_utterances_are_refused(tmp_path: Path, script) -> None:
     _write(tmp_path / "a" / "dev", [1, 2])
     _write(tmp_path / "b" / "dev", [1, 2], ids=["x", "y"])
     with pytest.raises(SystemExit, match="different utterances"):
-        _script().main([str(tmp_path / "a"), str(tmp_path / "b")])
+        script("compare_evals").main([str(tmp_path / "a"), str(tmp_path / "b")])

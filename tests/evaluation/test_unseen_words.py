@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "unseen_words.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("unseen_words", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_reference_words_are_split_by_the_training_transcripts(tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+                                                              capsys: pytest.CaptureFixture[str], script) -> None:
     from lhotse import CutSet, MonoCut, SupervisionSegment
 
     CutSet.from_cuts([MonoCut(id="t", start=0.0, duration=1.0, channel=0, supervisions=[SupervisionSegment(
@@ -31,7 +21,7 @@ def test_reference_words_are_split_by_the_training_transcripts(tmp_path: Path,
     split.joinpath("utterances.jsonl").write_text("".join(
         json.dumps({"id": str(i), "reference": r, "hypotheses": {"lm": ["", h]}}) + "\n"
         for i, (r, h) in enumerate(utts)))
-    module = _script()
+    module = script("unseen_words")
     counts = module.word_outcomes(split, module.training_words([tmp_path / "train.jsonl.gz"]), "lm", -1)
     assert counts == {"training": [4, 1], "other": [4, 1]}
     assert module.word_outcomes(split, {"the", "cat", "sat"}, "lm", 0) == {"training": [4, 4], "other": [4, 4]}
