@@ -94,7 +94,7 @@ def wide_sentences(cfg: KokoroCorpusConfig) -> list[str]:
 
 
 def plan_kokoro_corpus(cfg: KokoroCorpusConfig, output_dir: Path) -> dict[str, list[RenderJob]]:
-    """The jobs of both splits, deterministic from ``cfg.seed`` and the base corpus."""
+    """The jobs of every split, deterministic from ``cfg.seed`` and the base corpus."""
     base = Path(cfg.base_dir)
     if cfg.text == "wide":
         pool = wide_sentences(cfg)

@@ -201,6 +201,8 @@ def _render_all(jobs: list[RenderJob], num_jobs: int, desc: str,
 
 
 def base_sentences(base: Path, split: str) -> list[str]:
+    """The sentences of one split of the base corpus (``text/sentences_<split>.txt``; for ``train``
+    the whole pool training drew from)."""
     path = base / "text" / f"sentences_{split}.txt"
     if not path.is_file():
         raise CorpusFileError(path, f"missing: build the base corpus first "
