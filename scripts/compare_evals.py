@@ -12,29 +12,22 @@ split cannot resolve. Utterances are matched by id; a split whose ids differ is 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import sys
 from pathlib import Path
 
+from asr_ee.evaluation.report import read_utterances
 from asr_ee.evaluation.summary import relative_change_ci
 
 
 def utterance_errors(split_dir: Path, decoding: str, exit_index: int) -> dict[str, tuple[int, int]]:
-    """id -> (word errors at the exit, reference words) from ``utterances.jsonl[.gz]``."""
-    path = split_dir / "utterances.jsonl.gz"
-    opener = gzip.open if path.is_file() else open
-    if not path.is_file():
-        path = split_dir / "utterances.jsonl"
+    """id -> (word errors at the exit, reference words) from the split's ``utterances.jsonl[.gz]``."""
     out = {}
-    with opener(path, "rt") as f:
-        for line in f:
-            utt = json.loads(line)
-            if utt.get("reference") is None:
-                continue
-            if decoding not in utt["word_errors"]:
-                raise SystemExit(f"{split_dir}: no {decoding!r} decoding (has {sorted(utt['word_errors'])})")
-            out[utt["id"]] = (utt["word_errors"][decoding][exit_index], len(utt["reference"].split()))
+    for utt in read_utterances(split_dir):
+        if utt.get("reference") is None:
+            continue
+        if decoding not in utt["word_errors"]:
+            raise SystemExit(f"{split_dir}: no {decoding!r} decoding (has {sorted(utt['word_errors'])})")
+        out[utt["id"]] = (utt["word_errors"][decoding][exit_index], len(utt["reference"].split()))
     return out
 
 

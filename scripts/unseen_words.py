@@ -12,12 +12,12 @@ split by whether any training transcript (``--train-cuts``) holds them.
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 from pathlib import Path
 from typing import Iterable
 
 import kaldialign
+
+from asr_ee.evaluation.report import read_utterances
 
 
 def training_words(cut_files: Iterable[Path]) -> set[str]:
@@ -26,20 +26,10 @@ def training_words(cut_files: Iterable[Path]) -> set[str]:
     return {w for f in cut_files for c in CutSet.from_file(f) for s in c.supervisions for w in s.text.split()}
 
 
-def _utterances(split_dir: Path) -> Iterable[dict]:
-    plain = split_dir / "utterances.jsonl"
-    if plain.is_file():
-        with open(plain) as f:
-            yield from (json.loads(line) for line in f)
-        return
-    with gzip.open(split_dir / "utterances.jsonl.gz", "rt") as f:
-        yield from (json.loads(line) for line in f)
-
-
 def word_outcomes(split_dir: Path, known: set[str], decoding: str, exit_index: int) -> dict[str, list[int]]:
     """{"training": [words, wrong], "other": [words, wrong]} over the split's reference words."""
     counts = {"training": [0, 0], "other": [0, 0]}
-    for utt in _utterances(split_dir):
+    for utt in read_utterances(split_dir):
         if utt.get("reference") is None:
             continue
         hypothesis = utt["hypotheses"][decoding][exit_index].split()

@@ -8,13 +8,12 @@ evaluated (whose supervisions carry ``custom.engine`` and ``custom.base_voice``)
 from __future__ import annotations
 
 import collections
-import gzip
-import json
 from pathlib import Path
 from typing import Literal
 
 from asr_ee.config import ConfigError
 from asr_ee.decoding.wer import WordErrors, word_errors
+from asr_ee.evaluation.report import read_utterances
 
 __all__ = ["voice_of", "wer_by"]
 
@@ -32,20 +31,12 @@ def voice_of(cuts_path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _utterance_lines(eval_dir: Path) -> list[str]:
-    plain = eval_dir / "utterances.jsonl"
-    path = plain if plain.is_file() else eval_dir / "utterances.jsonl.gz"  # the shipped model's are gzipped
-    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
-        return f.read().splitlines()
-
-
 def wer_by(eval_dir: Path, cuts_path: Path, exit_index: int = -1, decoding: str = "greedy",
            by: Literal["engine", "voice"] = "engine") -> dict[str, tuple[int, float]]:
     """Group (engine, or ``"engine voice"``) -> (reference words, WER %) of exit ``exit_index``."""
     voices = voice_of(cuts_path)
     groups: dict[str, WordErrors] = collections.defaultdict(WordErrors)
-    for line in _utterance_lines(Path(eval_dir)):
-        utt = json.loads(line)
+    for utt in read_utterances(eval_dir):
         if utt.get("reference") is None or utt["id"] not in voices:
             continue
         engine, base = voices[utt["id"]]

@@ -12,6 +12,7 @@ redrawn from a saved file with :func:`write_markdown` and :func:`plot_wer_vs_com
 from __future__ import annotations
 
 import fcntl
+import gzip
 import json
 import os
 import tempfile
@@ -23,7 +24,8 @@ from asr_ee.exits.criteria import CRITERIA
 from asr_ee.exits.selection import GRANULARITIES
 from asr_ee.models.flops import ENCODER_FRAMES_PER_SECOND
 
-__all__ = ["OutputDir", "write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES"]
+__all__ = ["OutputDir", "write_outputs", "markdown_report", "write_markdown", "plot_wer_vs_compute", "OUTPUT_FILES",
+           "read_utterances"]
 
 OUTPUT_FILES = {"json": "results.json", "markdown": "results.md", "utterances": "utterances.jsonl",
                 "plot": "wer_vs_compute.png"}
@@ -239,6 +241,15 @@ def plot_wer_vs_compute(summary: dict[str, Any], path: str | Path) -> None:
     fig.suptitle(what)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(str(path), dpi=110, format="png")
+
+
+def read_utterances(eval_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-utterance records of a written evaluation: ``utterances.jsonl``, or
+    ``utterances.jsonl.gz`` where it was compressed (as in exp/small/eval/)."""
+    plain = Path(eval_dir) / OUTPUT_FILES["utterances"]
+    path = plain if plain.is_file() else plain.with_name(plain.name + ".gz")
+    with (gzip.open(path, "rt") if path.suffix == ".gz" else open(path)) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def write_outputs(result: EvaluationResult, output_dir: str | Path, *, plot: bool = True) -> dict[str, Path]:
