@@ -43,6 +43,8 @@ CORPORA: dict[str, Corpus] = {
                       "asr_ee.data.natural_corpus", "NaturalCorpusConfig", "prepare_natural_corpus"),
     "kokoro": Corpus("beside an offline corpus: Kokoro's voices blended into speakers, one held out",
                      "asr_ee.data.kokoro_corpus", "KokoroCorpusConfig", "prepare_kokoro_corpus"),
+    "wide": Corpus("beside an offline corpus: its engines on text it never had (many words, each heard many times)",
+                   "asr_ee.data.wide_corpus", "WideCorpusConfig", "prepare_wide_corpus"),
     "librispeech": Corpus("an unpacked LibriSpeech (corpus_dir=...)",
                           "asr_ee.data.corpora", "LibriSpeechConfig", "prepare_librispeech_corpus"),
     "tedlium": Corpus("an unpacked TED-LIUM release 3 (corpus_dir=...)",
