@@ -48,7 +48,7 @@ class WideCorpusConfig:
     base_dir: str = "/work/data/offline_tts_small"
     seed: int = 3
     top_words: int = 10000
-    train_utterances: int = 15000
+    train_utterances: int = 12000
     exclude: list[str] = dataclasses.field(default_factory=list)  # sentence files, one per line
     pseudo_prob: float = 0.5
     pseudo: PseudoSpeakerRanges = dataclasses.field(default_factory=PseudoSpeakerRanges)
