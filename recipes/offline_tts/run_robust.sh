@@ -12,7 +12,8 @@
 #            one thread each, side by side; then A's second stage: from A's average, both Kokoro draws at
 #            half of the batches; then its third: the wide-text draw added (0.2 of the batches); then its
 #            fourth: the wide-text corpus of the base engines at 0.3 of the batches
-#   stage 3  average and evaluate each run, interpolate it with the base (0.5/0.5), ship A into exp/small
+#   stage 3  average and evaluate each run, interpolate it 0.5/0.5 with where it started (B: the base; A's
+#            fourth stage: the third as shipped), ship A into exp/small
 #            (the default model) and B into exp/small-natural, and evaluate both
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
