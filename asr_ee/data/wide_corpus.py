@@ -34,6 +34,7 @@ from asr_ee.data.errors import CorpusFileError, SynthesisError
 from asr_ee.data.natural_corpus import RenderJob, base_sentences, build_beside_base
 from asr_ee.data.offline_corpus import SPLITS, OfflineCorpusConfig, plan_utterances, sample_voices
 from asr_ee.data.prepare import Stages, atomic_path
+from asr_ee.data.tts import SynthesisJob, synthesize
 from asr_ee.data.voices import PseudoSpeakerRanges, draw_pseudo_speaker
 
 __all__ = ["WideCorpusConfig", "wide_pool", "plan_wide_corpus", "prepare_wide_corpus"]
@@ -78,7 +79,7 @@ def wide_pool(cfg: WideCorpusConfig, base_cfg: OfflineCorpusConfig) -> list[str]
 
     base = Path(cfg.base_dir)
     taken = {s for split in SPLITS for s in base_sentences(base, split)}
-    tests = sorted(taken)  # every held-out split of the natural and Kokoro extensions draws from these too
+    tests = list(taken)  # every held-out split of the natural and Kokoro extensions draws from these too
     for name in cfg.exclude:
         path = Path(name)
         if not path.is_file():
@@ -93,10 +94,8 @@ def wide_pool(cfg: WideCorpusConfig, base_cfg: OfflineCorpusConfig) -> list[str]
     return pool
 
 
-def _raw_stage(cfg: WideCorpusConfig, jobs: list, output_dir: Path) -> None:
+def _raw_stage(cfg: WideCorpusConfig, jobs: list[SynthesisJob], output_dir: Path) -> None:
     """The engines speak every sentence (``audio/raw``); which succeeded goes to ``manifests/raw.json``."""
-    from asr_ee.data.tts import synthesize
-
     shutil.rmtree(output_dir / "audio" / "raw", ignore_errors=True)
     results = synthesize(jobs, num_jobs=cfg.num_jobs, desc="synthesizing train_wide")
     failed = [r for r in results if r.error is not None]
@@ -104,7 +103,6 @@ def _raw_stage(cfg: WideCorpusConfig, jobs: list, output_dir: Path) -> None:
         raise SynthesisError(f"train_wide: {len(failed)} of {len(jobs)} utterances failed, e.g. "
                              f"{failed[0].utterance_id}: {failed[0].error}")
     with atomic_path(output_dir / "manifests" / "raw.json") as tmp:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(sorted(r.utterance_id for r in results if r.error is None)))
 
 
@@ -122,7 +120,7 @@ def plan_wide_corpus(cfg: WideCorpusConfig, output_dir: Path) -> dict[str, list[
     jobs = []
     for job in raw:
         speaker = draw_pseudo_speaker(cfg.pseudo, rng) if rng.random() < cfg.pseudo_prob else None
-        if job.utterance_id not in spoken:
+        if job.utterance_id not in spoken:  # drawn first all the same: a failure shifts no other speaker
             continue
         utt = job.utterance_id.replace("raw-", "train_wide-")
         jobs.append(RenderJob(utt, job.text, job.voice.id + (f"+{speaker.id}" if speaker else ""),
