@@ -73,6 +73,9 @@ class TrainConfig:
         chunk_frames_choices=[4, 8, 16, 32], full_context_prob=0.3, left_context_chunks_choices=[2, 4, 8]))
     exit_loss_weights: list[float] | None = None
     distill_weight: float = 0.0  # > 0 adds self-distillation of the earlier exits from the last (see exits.loss)
+    # how distill_weight is shared among the earlier exits (one entry per exit but the last; default equal shares);
+    # e.g. [0, 0, 0.2, 0.5, 0.3] aims it at the exits a per-chunk gate stops at
+    distill_exit_weights: list[float] | None = None
     init_from: str | None = None  # start a new run from these weights (checkpoint or exported model): fine-tuning
     num_epochs: int = 30
     max_steps: int | None = None
@@ -92,6 +95,10 @@ class TrainConfig:
                               f"{len(self.encoder.exit_layers)} exits")
         if self.distill_weight < 0 or (self.distill_weight > 0 and len(self.encoder.exit_layers) < 2):
             raise ConfigError(f"distill_weight ({self.distill_weight}) must be >= 0, and > 0 needs two or more exits")
+        weights = self.distill_exit_weights
+        if weights is not None and (len(weights) != len(self.encoder.exit_layers) - 1 or min(weights) < 0):
+            raise ConfigError(f"distill_exit_weights needs one weight >= 0 per exit but the last "
+                              f"({len(self.encoder.exit_layers) - 1}), got {weights}")
 
 
 def _lr_lambda(cfg: OptimConfig):
@@ -187,7 +194,7 @@ def _micro_step(model, batch, cfg: TrainConfig, tokenizer: Tokenizer, device, ch
                                left_context_chunks=chunk.left_context_chunks, chunk_exits=chunk_exits)
     loss, per_exit = multi_exit_ctc_loss(outs, out_lens, targets, cfg.exit_loss_weights)
     if cfg.distill_weight > 0:
-        loss = loss + cfg.distill_weight * exit_distillation_loss(outs, out_lens)[0]
+        loss = loss + cfg.distill_weight * exit_distillation_loss(outs, out_lens, cfg.distill_exit_weights)[0]
     (loss * scale).backward()
     duration = float(sum(c.duration for c in batch["supervisions"]["cut"]))
     return float(loss.detach()), [float(x) for x in per_exit], duration, cut_ids

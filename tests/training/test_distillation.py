@@ -37,6 +37,9 @@ def test_matches_kl_div_over_valid_frames_only() -> None:
     padded[2, 3] = float("nan")
     torch.testing.assert_close(exit_distillation_loss([padded, b, teacher], lengths)[1][0], per_exit[0])
     assert float(exit_distillation_loss([teacher.clone(), teacher], lengths)[0]) == pytest.approx(0.0, abs=1e-6)
+    # distill_exit_weights: the total is the weighted sum; a zero weight leaves that exit out
+    weighted, _ = exit_distillation_loss([a, b, teacher], lengths, [0.0, 0.7])
+    torch.testing.assert_close(weighted, 0.7 * expected[1])
 
 
 def test_teacher_is_fixed_and_students_move_toward_it() -> None:
@@ -58,6 +61,10 @@ def test_bad_settings_are_refused() -> None:
         apply_overrides(TrainConfig(), ["distill_weight=-1"])
     with pytest.raises(ConfigError, match="distill_weight"):
         apply_overrides(TrainConfig(), ["encoder.exit_layers=[12]", "distill_weight=0.5"])
+    with pytest.raises(ConfigError, match="distill_exit_weights"):  # the default model has 6 exits: 5 students
+        apply_overrides(TrainConfig(), ["distill_weight=0.5", "distill_exit_weights=[0.5, 0.5]"])
+    with pytest.raises(ConfigError, match="distill_exit_weights"):
+        apply_overrides(TrainConfig(), ["distill_weight=0.5", "distill_exit_weights=[0, 0, 1, 1, -1]"])
     with pytest.raises(ValueError, match="two exits"):
         exit_distillation_loss([_log_probs(1, 2, 3, seed=0)], torch.tensor([2]))
 
