@@ -1,14 +1,13 @@
 """How far each exit is from the last one: per utterance, the CTC loss of every exit and the
-self-distillation gap KL(last || exit) summed over frames (what ``distill_weight`` trains down), and
-where an utterance's greedy tokens at the exit equal the last exit's, how far in frames its CTC spikes
-sit from the last exit's (mean offset, share of spikes on another frame); on a cut set's first
-batches under the streaming chunk mask (or full context).
+self-distillation gap KL(last || exit) summed over frames (what ``distill_weight`` trains down), on
+a cut set's first batches under the streaming chunk mask (or full context).
 
     python scripts/exit_gaps.py [--model exp/small/model.pt] [--data-dir DATA] [--cuts cuts_dev.jsonl.gz]
         [--batches 4] [--chunk-frames 8 --left-context-chunks 4 | --full-context]
 
-A low CTC loss with a high KL and shifted spikes: the exit gets the words but puts them elsewhere in
-time than the last exit, which is what a chunk that stops there, beside chunks from deeper exits, pays for.
+A low CTC loss with a high KL: the exit gets the words but not where the last exit puts them; the
+spikes' timing itself is ``scripts/exit_timing.py``'s (best lag per exit). A chunk that stops at such
+an exit, beside chunks from deeper exits, splices spikes across its boundaries.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ import itertools
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,16 +26,6 @@ from asr_ee.data.datamodule import batch_lengths, make_valid_loader  # noqa: E40
 from asr_ee.exits.loss import exit_distillation_loss, multi_exit_ctc_loss  # noqa: E402
 from asr_ee.pretrained import load_pretrained  # noqa: E402
 from asr_ee.training import TrainConfig  # noqa: E402
-
-
-def spikes(best: list[int], blank_id: int) -> list[tuple[int, int]]:
-    """(frame, token) of each CTC spike of a best path: a non-blank token that is not a repeat."""
-    out, previous = [], None
-    for t, token in enumerate(best):
-        if token != blank_id and token != previous:
-            out.append((t, token))
-        previous = token
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +48,6 @@ def main(argv: list[str] | None = None) -> int:
                                              "left_context_chunks": args.left_context_chunks}
     layers = list(encoder.cfg.exit_layers)
     kl, ctc, count = torch.zeros(len(layers) - 1), torch.zeros(len(layers)), 0
-    same, offsets = [0] * len(layers), [[] for _ in layers]
-    blank_id = pretrained.tokenizer.blank_id
     with torch.no_grad():
         for batch in itertools.islice(make_valid_loader(cfg.data), args.batches):
             lengths, texts, _ = batch_lengths(batch)
@@ -69,21 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             kl += torch.stack(exit_distillation_loss(outs, out_lens)[1]) * len(texts)
             ctc += torch.stack(multi_exit_ctc_loss(outs, out_lens, pretrained.tokenizer.encode_batch(texts))[1]) * len(texts)
             count += len(texts)
-            for i, n in enumerate(out_lens.tolist()):
-                reference = spikes(outs[-1][i, :n].argmax(-1).tolist(), blank_id)
-                for k, exit_lps in enumerate(outs):
-                    found = spikes(exit_lps[i, :n].argmax(-1).tolist(), blank_id)
-                    if [x for _, x in found] == [x for _, x in reference]:
-                        same[k] += 1
-                        offsets[k] += [a - b for (a, _), (b, _) in zip(found, reference)]
     mode = "full context" if args.full_context else f"chunk mask {args.chunk_frames} frames, {args.left_context_chunks} left"
     print(f"{args.model} on {count} utterances of {args.data_dir / args.cuts} ({mode}), per utterance:")
-    print(" exit layer | CTC loss | KL(last || exit) | same tokens | spike offset (frames) | spikes moved")
-    for k, layer in enumerate(layers[:-1]):
-        shift = np.array(offsets[k])
-        moved = f"{shift.mean():21.2f} | {(shift != 0).mean():12.3f}" if shift.size else f"{'-':>21s} | {'-':>12s}"
-        print(f" {layer:>10d} | {ctc[k] / count:8.2f} | {kl[k] / count:16.2f} | {same[k]:>4d} / {count:<4d} | {moved}")
-    print(f" {layers[-1]:>10d} | {ctc[-1] / count:8.2f} |")
+    print(" exit layer | CTC loss | KL(last || exit)")
+    for k, layer in enumerate(layers):
+        gap = f"{kl[k] / count:16.2f}" if k < len(layers) - 1 else f"{'-':>16s}"
+        print(f" {layer:>10d} | {ctc[k] / count:8.2f} | {gap}")
     return 0
 
 
