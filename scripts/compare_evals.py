@@ -52,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exit-index", type=int, default=-1, help="exit to compare (default: the last)")
     p.add_argument("--splits", default=None, help="comma-separated (default: every split both hold)")
     args = p.parse_args(argv)
+    for folder in (args.a, args.b):
+        if not folder.is_dir():
+            hint = f" (a split's folder? give its parent, {folder.parent.parent})" if folder.name == "results.json" else ""
+            print(f"{folder} is not an evaluation folder: give the folder that holds one folder per split, as "
+                  f"`asr-ee evaluate ... --output-dir DIR/SPLIT` writes them{hint}", file=sys.stderr)
+            return 2
     found = [d.name for d in sorted(args.a.iterdir())
              if (d / "utterances.jsonl.gz").is_file() or (d / "utterances.jsonl").is_file()]
     splits = args.splits.split(",") if args.splits else [s for s in found if (args.b / s).is_dir()]

@@ -46,3 +46,14 @@ def test_different_utterances_are_refused(tmp_path: Path, script) -> None:
     _write(tmp_path / "b" / "dev", [1, 2], ids=["x", "y"])
     with pytest.raises(SystemExit, match="different utterances"):
         script("compare_evals").main([str(tmp_path / "a"), str(tmp_path / "b")])
+
+
+def test_a_file_or_missing_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], script) -> None:
+    results = tmp_path / "eval" / "test" / "results.json"
+    results.parent.mkdir(parents=True)
+    results.write_text("{}")
+    assert script("compare_evals").main([str(results), str(tmp_path / "eval")]) == 2
+    err = capsys.readouterr().err
+    assert "is not an evaluation folder" in err and f"give its parent, {tmp_path / 'eval'}" in err
+    assert script("compare_evals").main([str(tmp_path / "eval"), str(tmp_path / "missing")]) == 2
+    assert "missing is not an evaluation folder" in capsys.readouterr().err
