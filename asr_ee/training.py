@@ -96,7 +96,7 @@ class TrainConfig:
         if self.distill_weight < 0 or (self.distill_weight > 0 and len(self.encoder.exit_layers) < 2):
             raise ConfigError(f"distill_weight ({self.distill_weight}) must be >= 0, and > 0 needs two or more exits")
         weights = self.distill_exit_weights
-        if weights is not None and (len(weights) != len(self.encoder.exit_layers) - 1 or min(weights) < 0):
+        if weights is not None and (len(weights) != len(self.encoder.exit_layers) - 1 or min(weights, default=0) < 0):
             raise ConfigError(f"distill_exit_weights needs one weight >= 0 per exit but the last "
                               f"({len(self.encoder.exit_layers) - 1}), got {weights}")
 
