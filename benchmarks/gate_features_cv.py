@@ -27,13 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asr_ee.commands.train_gate import _ending_as_streams_do  # noqa: E402
+from asr_ee.commands.train_gate import chunk_views_per_utterance, read_as_streams_end  # noqa: E402
 from asr_ee.evaluation import EvaluationConfig  # noqa: E402
-from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits, read_features  # noqa: E402
-from asr_ee.evaluation.scoring import visible_keys  # noqa: E402
-from asr_ee.exits.gate import chunk_views, gate_features  # noqa: E402
+from asr_ee.exits.gate import gate_features  # noqa: E402
 from asr_ee.exits.gate_labels import best_path_tokens, chunk_labels  # noqa: E402
-from asr_ee.exits.selection import segment_bounds  # noqa: E402
 from asr_ee.inputs import from_cuts  # noqa: E402
 from asr_ee.models.flops import exit_costs  # noqa: E402
 from asr_ee.pretrained import load_pretrained  # noqa: E402
@@ -66,22 +63,17 @@ def collect(model: Path, cuts: Path, reference_layer: int):
     reference = layers.index(reference_layer)
     cfg = EvaluationConfig(chunk_frames=8, attention="chunk", left_context_chunks=4, batch_seconds=120.0,
                            criteria=["fixed"])
-    items, _ = read_features(list(enumerate(_ending_as_streams_do(from_cuts(cuts)))))
+    items, _ = read_as_streams_end(from_cuts(cuts))
     base, extra, labels, utterance, frames, keys = [], [], [], [], [], 0
-    with ExitHidden(encoder) as capture:
-        for batch in duration_batches(items, cfg.batch_seconds):
-            outs = forward_exits(encoder, batch, cfg)
-            for item, exit_lps, hidden in zip(batch, outs, capture.take([lps[0].size(0) for lps in outs])):
-                num_frames = exit_lps[0].size(0)
-                keys += visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks)
-                for s, e in segment_bounds(num_frames, cfg.chunk_frames):
-                    views = chunk_views(exit_lps, hidden, s, e)
-                    gated = range(reference)  # exits below the reference; it always stops
-                    base.append(np.stack([gate_features(views[k], views[:k], blank_id) for k in gated]))
-                    extra.append(np.array([extra_features(views[k], views[:k], blank_id) for k in gated], np.float32))
-                    labels.append(np.array(chunk_labels(views, blank_id, reference=reference, kind="tokens"))[:reference])
-                    utterance.append(item.index)
-                    frames.append(e - s)
+    gated = range(reference)  # exits below the reference; it always stops
+    for index, counts, chunks, seen in chunk_views_per_utterance(encoder, items, cfg):
+        keys += seen
+        frames += counts
+        for views in chunks:
+            base.append(np.stack([gate_features(views[k], views[:k], blank_id) for k in gated]))
+            extra.append(np.array([extra_features(views[k], views[:k], blank_id) for k in gated], np.float32))
+            labels.append(np.array(chunk_labels(views, blank_id, reference=reference, kind="tokens"))[:reference])
+            utterance.append(index)
     frames = np.array(frames)
     fractions = np.array([c.compute_fraction for c in exit_costs(encoder.cfg, keys / frames.sum())])[: reference + 1]
     return np.stack(base), np.stack(extra), np.stack(labels), np.array(utterance), frames, fractions

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from asr_ee.inputs import Utterance
     from asr_ee.models import EarlyExitEncoder
 
-__all__ = ["register", "run", "collect_examples"]
+__all__ = ["register", "run", "collect_examples", "read_as_streams_end", "chunk_views_per_utterance"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,6 +79,33 @@ def _ending_as_streams_do(utterances: list[Utterance]) -> list[Utterance]:
     return [dataclasses.replace(u, loader=lambda u=u: torch.cat([u.load(), tail])) for u in utterances]
 
 
+def read_as_streams_end(utterances: list[Utterance]):
+    """Featurize the utterances with the silence a stream appends at its end: (items, failures)."""
+    from asr_ee.evaluation.batching import read_features
+
+    return read_features(list(enumerate(_ending_as_streams_do(utterances))))
+
+
+def chunk_views_per_utterance(encoder: EarlyExitEncoder, items: list, cfg: EvaluationConfig):
+    """Run the frozen encoder under the chunk mask on featurized utterances (:func:`read_as_streams_end`)
+    and yield, per utterance: its index, the encoder frames of each chunk, each chunk's views of every
+    exit (:func:`~asr_ee.exits.gate.chunk_views`) and the attention keys its frames see."""
+    from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits
+    from asr_ee.evaluation.scoring import visible_keys
+    from asr_ee.exits.gate import chunk_views
+    from asr_ee.exits.selection import segment_bounds
+
+    with ExitHidden(encoder) as capture:
+        for batch in duration_batches(items, cfg.batch_seconds):
+            outs = forward_exits(encoder, batch, cfg)
+            for item, exit_lps, hidden in zip(batch, outs, capture.take([lps[0].size(0) for lps in outs])):
+                num_frames = exit_lps[0].size(0)
+                bounds = segment_bounds(num_frames, cfg.chunk_frames)
+                yield (item.index, [e - s for s, e in bounds],
+                       [chunk_views(exit_lps, hidden, s, e) for s, e in bounds],
+                       visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks))
+
+
 def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int,
                      *, reference: int | None = None, label: str = "frames"
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[int]], float, int]:
@@ -89,27 +116,18 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
     counts it) and how many utterances could not be read."""
     import numpy as np
 
-    from asr_ee.evaluation.batching import ExitHidden, duration_batches, forward_exits, read_features
-    from asr_ee.evaluation.scoring import visible_keys
-    from asr_ee.exits.gate import chunk_examples, chunk_views
-    from asr_ee.exits.selection import segment_bounds
+    from asr_ee.exits.gate import chunk_examples
 
-    items, failed = read_features(list(enumerate(_ending_as_streams_do(utterances))))
+    items, failed = read_as_streams_end(utterances)
     features, labels, frames, keys = [], [], [], 0
-    with ExitHidden(encoder) as capture:
-        for batch in duration_batches(items, cfg.batch_seconds):
-            outs = forward_exits(encoder, batch, cfg)
-            for exit_lps, hidden in zip(outs, capture.take([lps[0].size(0) for lps in outs])):
-                num_frames = exit_lps[0].size(0)
-                bounds = segment_bounds(num_frames, cfg.chunk_frames)
-                examples = [chunk_examples(chunk_views(exit_lps, hidden, s, e), blank_id, reference=reference,
-                                           label=label) for s, e in bounds]
-                if not examples:
-                    continue
-                features.append(np.stack([f for f, _ in examples]))
-                labels.append(np.stack([y for _, y in examples]))
-                frames.append([e - s for s, e in bounds])
-                keys += visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks)
+    for _, counts, views, seen in chunk_views_per_utterance(encoder, items, cfg):
+        examples = [chunk_examples(v, blank_id, reference=reference, label=label) for v in views]
+        if not examples:
+            continue
+        features.append(np.stack([f for f, _ in examples]))
+        labels.append(np.stack([y for _, y in examples]))
+        frames.append(counts)
+        keys += seen
     total = sum(sum(f) for f in frames)
     return features, labels, frames, keys / max(total, 1), len(failed)
 
