@@ -43,6 +43,8 @@ CORPORA: dict[str, Corpus] = {
                       "asr_ee.data.natural_corpus", "NaturalCorpusConfig", "prepare_natural_corpus"),
     "kokoro": Corpus("beside an offline corpus: Kokoro's voices blended into speakers, one held out",
                      "asr_ee.data.kokoro_corpus", "KokoroCorpusConfig", "prepare_kokoro_corpus"),
+    "native": Corpus("beside an offline corpus: native English voices (Hibari, a natural neural voice; SVOX Pico) as many speakers",
+                     "asr_ee.data.native_corpus", "NativeCorpusConfig", "prepare_native_corpus"),
     "wide": Corpus("beside an offline corpus: its engines on text it never had (many words, each heard many times)",
                    "asr_ee.data.wide_corpus", "WideCorpusConfig", "prepare_wide_corpus"),
     "librispeech": Corpus("an unpacked LibriSpeech (corpus_dir=...)",

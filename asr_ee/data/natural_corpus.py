@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from asr_ee.config import ConfigError, to_dict
 from asr_ee.data.errors import CorpusFileError, SynthesisError
 from asr_ee.data.kokoro_voice import KokoroSettings, synthesize_kokoro
+from asr_ee.data.native_voices import HibariSettings, PicoSettings, synthesize_hibari, synthesize_pico
 from asr_ee.data.prepare import (PrepareConfig, Stages, atomic_path, check_output_config, cuts_path,
                                  features_stage, load_cuts, manifest_path, save_manifest, split_stats)
 from asr_ee.data.voices import (PiperRanges, PiperSettings, PseudoSpeaker, PseudoSpeakerRanges,
@@ -81,9 +82,9 @@ class NaturalCorpusConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RenderJob:
-    """One utterance: Piper or Kokoro speaking ``text`` (``piper`` or ``kokoro`` set) or a base
-    recording (``source``), then optionally resynthesized as ``pseudo``; written to ``path`` as
-    16 kHz FLAC."""
+    """One utterance: Piper, Kokoro, Hibari or Pico speaking ``text`` (one of ``piper``, ``kokoro``,
+    ``hibari``, ``pico`` set) or a base recording (``source``), then optionally resynthesized as
+    ``pseudo``; written to ``path`` as 16 kHz FLAC."""
 
     utterance_id: str
     text: str
@@ -95,6 +96,8 @@ class RenderJob:
     source: str | None = None
     kokoro: KokoroSettings | None = None
     pseudo: PseudoSpeaker | None = None
+    hibari: HibariSettings | None = None
+    pico: PicoSettings | None = None
 
 
 def _level(utterance_id: str) -> float:
@@ -112,6 +115,10 @@ def _render(job: RenderJob) -> tuple[str, int, str | None]:
             audio, rate = synthesize_piper(job.text, job.piper)
         elif job.kokoro is not None:
             audio, rate = synthesize_kokoro(job.text, job.kokoro)
+        elif job.hibari is not None:
+            audio, rate = synthesize_hibari(job.text, job.hibari)
+        elif job.pico is not None:
+            audio, rate = synthesize_pico(job.text, job.pico)
         else:
             audio, rate = sf.read(job.source, dtype="float32")
         if job.pseudo is not None and audio.size:
