@@ -11,7 +11,8 @@
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
 #   MODEL_DIR holds model.pt and lm.pt; SPLITS default "test test_heldout_voices natural", plus
 #   kokoro_heldout when KOKORO_DIR (an `asr-ee prepare kokoro` folder) is set, wide_kokoro and
-#   wide_natural when WIDE_DIR is (its LM must leave their sentences out: see kokoro_wide.yaml).
+#   wide_natural when WIDE_DIR is (its LM must leave their sentences out: see kokoro_wide.yaml),
+#   hibari_heldout when NATIVE_DIR is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model_dir=${1:?usage: evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]}
@@ -19,7 +20,8 @@ data_dir=${2:?DATA_DIR}
 natural_dir=${3:?NATURAL_DIR}
 kokoro_dir=${KOKORO_DIR:-}
 wide_dir=${WIDE_DIR:-}
-splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}${wide_dir:+ wide_kokoro wide_natural}}
+native_dir=${NATIVE_DIR:-}
+splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}${wide_dir:+ wide_kokoro wide_natural}${native_dir:+ hibari_heldout}}
 threads=${THREADS:-1}
 asr=".venv/bin/asr-ee"
 for split in $splits; do
@@ -28,6 +30,7 @@ for split in $splits; do
   [ "$split" = kokoro_heldout ] && cuts="${kokoro_dir:?KOKORO_DIR}/cuts_kokoro_heldout.jsonl.gz"
   [ "$split" = wide_kokoro ] && cuts="${wide_dir:?WIDE_DIR}/cuts_kokoro_heldout.jsonl.gz"
   [ "$split" = wide_natural ] && cuts="${wide_dir:?WIDE_DIR}/cuts_natural_heldout.jsonl.gz"
+  [ "$split" = hibari_heldout ] && cuts="${native_dir:?NATIVE_DIR}/cuts_hibari_heldout.jsonl.gz"
   for attention in full chunk; do
     out="$model_dir/eval/$split"; extra=()
     [ "$attention" = chunk ] && { out="${out}_chunk8"; extra=(--left-context-chunks 4); }

@@ -16,7 +16,8 @@ from asr_ee.exits.criteria import DEFAULT_THRESHOLDS
 GROUPS = {"test": "training voices (test)", "test_heldout_voices": "held-out voices",
           "natural": "unseen natural voice (Piper joe)",
           "kokoro_heldout": "held-out Kokoro voice (jf_gongitsune)",
-          "wide_kokoro": "held-out Kokoro voice, unseen words", "wide_natural": "Piper joe, unseen words"}
+          "wide_kokoro": "held-out Kokoro voice, unseen words", "wide_natural": "Piper joe, unseen words",
+          "hibari_heldout": "Hibari, the natural split's sentences (a training voice since the sixth stage)"}
 
 
 def _results(model_dir: Path, name: str) -> dict | None:
