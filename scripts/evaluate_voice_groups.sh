@@ -6,6 +6,8 @@
 # and under the streaming chunk mask (8 frames, 4 left chunks: what a stream computes); and the 8
 # recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM
 # and defaults (no load controller: its exits follow the machine's load, not the audio).
+# With a learned gate beside the model (model.gate.json), also the shipped criterion streamed: the gate at
+# GATE_THRESHOLD (default 0.9, the shipped one) and the fixed exits, MODEL_DIR/eval/gate_default/<split>/.
 # Writes MODEL_DIR/eval/<split>[_chunk8]/ and MODEL_DIR/eval/alsa.tsv, then prints the summary table
 # (scripts/voice_groups.py).
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
@@ -24,6 +26,7 @@ native_dir=${NATIVE_DIR:-}
 splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}${wide_dir:+ wide_kokoro wide_natural}${native_dir:+ hibari_heldout}}
 threads=${THREADS:-1}
 asr=".venv/bin/asr-ee"
+gate_threshold=${GATE_THRESHOLD:-0.9}
 for split in $splits; do
   cuts="$data_dir/cuts_$split.jsonl.gz"
   [ "$split" = natural ] && cuts="$natural_dir/cuts_natural.jsonl.gz"
@@ -31,6 +34,13 @@ for split in $splits; do
   [ "$split" = wide_kokoro ] && cuts="${wide_dir:?WIDE_DIR}/cuts_kokoro_heldout.jsonl.gz"
   [ "$split" = wide_natural ] && cuts="${wide_dir:?WIDE_DIR}/cuts_natural_heldout.jsonl.gz"
   [ "$split" = hibari_heldout ] && cuts="${native_dir:?NATIVE_DIR}/cuts_hibari_heldout.jsonl.gz"
+  out="$model_dir/eval/gate_default/$split"
+  if [ -f "$model_dir/model.gate.json" ] && [ ! -f "$out/results.json" ]; then  # the shipped criterion: the gate
+    echo "== $out"
+    "$asr" evaluate "$cuts" --model "$model_dir/model.pt" --lm "$model_dir/lm.pt" --decoding greedy+lm \
+      --criteria gate,fixed --thresholds "gate=$gate_threshold" --attention chunk --chunk-frames 8 \
+      --left-context-chunks 4 --threads "$threads" --output-dir "$out" --quiet
+  fi
   for attention in full chunk; do
     out="$model_dir/eval/$split"; extra=()
     [ "$attention" = chunk ] && { out="${out}_chunk8"; extra=(--left-context-chunks 4); }

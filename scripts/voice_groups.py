@@ -1,6 +1,7 @@
 """Summary of `scripts/evaluate_voice_groups.sh` for one or more model folders: WER per voice group
 (greedy and beam + LM at the last exit, full context and streamed under the chunk mask), the
-shipped criterion per chunk (entropy 0.01, streamed, beam + LM: WER, mean exit layer, compute) against
+shipped criterion per chunk (the learned gate where `eval/gate_default/` holds its evaluations, else entropy
+0.01; streamed, beam + LM: WER, mean exit layer, compute) against
 the fixed exits, and the alsa clips' transcripts with their word errors.
 Usage: python scripts/voice_groups.py MODEL_DIR [MODEL_DIR ...]"""
 
@@ -35,16 +36,28 @@ def _criterion(results: dict, kind: str = "entropy", decoding: str = "lm") -> di
                  and p["decoding"] == decoding and abs(p["threshold"] - threshold) < 1e-9), None)
 
 
+def _gate(results: dict | None, decoding: str = "lm") -> dict | None:
+    """The learned gate's per-chunk row (one threshold: the shipped one) of a gate_default evaluation."""
+    if results is None:
+        return None
+    return next((p for p in results["policies"] if p["criterion"] == "gate" and p["granularity"] == "chunk"
+                 and p["decoding"] == decoding and not p["hold_chunks"]), None)
+
+
 def wer_table(model_dir: Path) -> str:
+    """Per voice group; the criterion column is the learned gate (``eval/gate_default/<split>/``, the
+    shipped default) where the model has those evaluations, else entropy 0.01 (the default before the gate)."""
+    gated = (model_dir / "eval" / "gate_default").is_dir()
+    criterion = "shipped gate" if gated else "entropy 0.01"
     rows = [f"### {model_dir}", "",
             "| voice group | utterances | greedy, last exit | + LM, last exit | streamed greedy, last | streamed + LM, last "
-            "| streamed + LM, entropy 0.01 per chunk: WER / mean exit / compute | streamed + LM per fixed exit 2..12 |",
+            f"| streamed + LM, {criterion} per chunk: WER / mean exit / compute | streamed + LM per fixed exit 2..12 |",
             "|---|---:|---:|---:|---:|---:|---|---|"]
     for split, label in GROUPS.items():
         full, chunk = _results(model_dir, split), _results(model_dir, f"{split}_chunk8")
         if full is None or chunk is None:
             continue
-        policy = _criterion(chunk)
+        policy = _gate(_results(model_dir, f"gate_default/{split}")) if gated else _criterion(chunk)
         crit = (f"{policy['wer']:.1f} / {policy['avg_exit_layer']:.1f} / {policy['compute_fraction']:.2f}"
                 if policy else "-")
         fixed = "/".join(f"{e['wer']:.1f}" for e in chunk["per_exit"] if e["decoding"] == "lm")
@@ -58,12 +71,14 @@ def alsa_table(model_dir: Path) -> str:
     if not path.is_file():
         return ""
     rows, errors, words, clips = ["| clip | heard | word errors |", "|---|---|---:|"], 0, 0, 0
+    wrong = inserted = 0
     for line in path.read_text().splitlines():
         clip, _, text = line.partition("\t")
         e = word_errors(clip.replace("_", " "), text)
         errors, words, clips = errors + e.errors, words + e.num_words, clips + 1
+        wrong, inserted = wrong + e.subs + e.dels, inserted + e.ins
         rows.append(f"| {clip} | {text} | {e.errors} |")
-    rows.append(f"| **all {clips}** | | **{errors} of {words}** |")
+    rows.append(f"| **all {clips}** | | **{errors}: {wrong} of {words} words wrong, {inserted} inserted** |")
     return "\n".join(rows)
 
 
