@@ -68,8 +68,6 @@ class NativeCorpusConfig:
         for name in ("hibari_prob", "wide_prob", "pseudo_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
-        self.pico.voices = tuple(self.pico.voices)
-        draw_pico_settings(self.pico, random.Random(0))  # checks the voices and ranges now, not mid-build
 
 
 def plan_native_corpus(cfg: NativeCorpusConfig, output_dir: Path) -> dict[str, list[RenderJob]]:

@@ -50,9 +50,18 @@ class HibariSettings:
         return f"hibari-heart_s{self.speed:.2f}"
 
 
+def _check_range(name: str, low_high: tuple[float, float]) -> None:
+    low, high = low_high
+    if not 0.5 <= low <= high <= 2.0:
+        raise ConfigError(f"{name} range must satisfy 0.5 <= low <= high <= 2, got {low}, {high}")
+
+
 @dataclasses.dataclass
 class HibariRanges:
     speed: tuple[float, float] = (0.8, 1.25)
+
+    def __post_init__(self) -> None:
+        _check_range("Hibari speed", self.speed)
 
 
 def draw_hibari_settings(ranges: HibariRanges, rng: random.Random) -> HibariSettings:
@@ -99,6 +108,13 @@ class PicoRanges:
     voices: tuple[str, ...] = PICO_VOICES
     speed: tuple[float, float] = (0.8, 1.2)
     pitch: tuple[float, float] = (0.85, 1.2)
+
+    def __post_init__(self) -> None:
+        self.voices = tuple(self.voices)
+        if not self.voices or any(v not in PICO_VOICES for v in self.voices):
+            raise ConfigError(f"Pico voices must be some of {PICO_VOICES}, got {list(self.voices)}")
+        _check_range("Pico speed", self.speed)
+        _check_range("Pico pitch", self.pitch)
 
 
 def draw_pico_settings(ranges: PicoRanges, rng: random.Random) -> PicoSettings:

@@ -20,6 +20,10 @@ def test_settings_are_checked_and_draws_are_seeded() -> None:
         PicoSettings(voice="de-DE")
     with pytest.raises(ConfigError, match="speed"):
         HibariSettings(speed=3.0)
+    with pytest.raises(ConfigError, match="Pico voices"):
+        PicoRanges(voices=("en-US", "fr-FR"))
+    with pytest.raises(ConfigError, match="Hibari speed range"):
+        HibariRanges(speed=(1.2, 0.8))
     draws = [draw_hibari_settings(HibariRanges(), random.Random(i)) for i in range(50)]
     assert draws == [draw_hibari_settings(HibariRanges(), random.Random(i)) for i in range(50)]
     assert all(0.8 <= d.speed <= 1.25 for d in draws) and len({d.seed for d in draws}) == 50
