@@ -6,8 +6,8 @@
 # averaged, shipped and evaluated per voice group.
 #
 # Usage: recipes/offline_tts/run_robust.sh
-#   stage 1  asr-ee prepare offline + natural + kokoro (three draws) + wide + native -> $DATA_DIR, $NATURAL_DIR,
-#            $KOKORO_DIR, $KOKORO_MORE_DIR, $KOKORO_WIDE_DIR, $WIDE_CORPUS_DIR, $NATIVE_DIR
+#   stage 1  asr-ee prepare offline + natural + kokoro (three draws) + wide + native (two draws) -> $DATA_DIR,
+#            $NATURAL_DIR, $KOKORO_DIR, $KOKORO_MORE_DIR, $KOKORO_WIDE_DIR, $WIDE_CORPUS_DIR, $NATIVE_DIR, $NATIVE_MORE_DIR
 #   stage 2  train A (base + pseudo-speakers + Kokoro) and B (base + pseudo-speakers + the Piper voice),
 #            one thread each, side by side; then A's second stage: from A's average, both Kokoro draws at
 #            half of the batches; then its third: the wide-text draw added (0.2 of the batches); then its
@@ -19,7 +19,7 @@
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
-# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 + 41 + 13 + 7 min; stage 2 56 min for A
+# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 + 41 + 13 + 7 + 10 min; stage 2 56 min for A
 # (1,700 steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side, A's second
 # stage 57 min (1,700 steps, beside a twin run), its third 52 min (1,400 steps, beside a twin), its fourth
 # 33 min (1,000 steps, beside a twin), its fifth 52 min (1,650 steps, beside a twin), its sixth 37 min (1,300 steps, beside a twin); stage 3 ~30 min.
@@ -32,6 +32,7 @@ kokoro_more_dir=${KOKORO_MORE_DIR:-data/offline_tts_kokoro_more}
 kokoro_wide_dir=${KOKORO_WIDE_DIR:-data/offline_tts_kokoro_wide}
 wide_dir=${WIDE_CORPUS_DIR:-data/offline_tts_wide}
 native_dir=${NATIVE_DIR:-data/offline_tts_native}
+native_more_dir=${NATIVE_MORE_DIR:-data/offline_tts_native_more}
 runs=${RUNS:-runs}
 stage=${STAGE:-1}
 stop_stage=${STOP_STAGE:-3}
@@ -48,6 +49,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
   # native English voices (Hibari, a natural neural voice, and SVOX Pico) as many speakers, Hibari's held-out split
   asr-ee prepare native --config "$recipe/conf/native.yaml" --output-dir "$native_dir" base_dir="$data_dir" \
+    "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
+  # a second, larger draw of them (12,000 utterances, Hibari in 85%; no held-out split of its own): A's seventh stage
+  asr-ee prepare native --config "$recipe/conf/native_more.yaml" --output-dir "$native_more_dir" base_dir="$data_dir" \
     "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
 fi
 
