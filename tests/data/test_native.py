@@ -102,3 +102,19 @@ def test_native_corpus_beside_a_tiny_corpus(tiny_corpus: Path, tmp_path: Path) -
     train = CutSet.from_file(out / "cuts_train_native.jsonl.gz")
     assert len(train) == 4 and {c.supervisions[0].custom["engine"] for c in train} <= {"hibari", "pico"}
     assert all(c.recording.sampling_rate == 16000 and c.duration > 0.5 for c in train)
+
+
+def test_the_second_draw_is_another_draw_with_no_held_out_split(tiny_corpus: Path, tmp_path: Path) -> None:
+    """native_more.yaml (A's seventh stage): more Hibari, no held-out split, other renditions than native.yaml's."""
+    from asr_ee.config import apply_overrides, load_yaml
+    from asr_ee.data.native_corpus import NativeCorpusConfig, plan_native_corpus
+
+    overrides = [f"base_dir={tiny_corpus}", "top_words=3000", "train_utterances=300"]
+    first, second = (apply_overrides(load_yaml(NativeCorpusConfig, f"recipes/offline_tts/conf/{name}.yaml"), overrides)
+                     for name in ("native", "native_more"))
+    plans = plan_native_corpus(second, tmp_path)
+    assert plans["hibari_heldout"] == []
+    train = plans["train_native"]
+    assert 0.78 < sum(j.engine == "hibari" for j in train) / len(train) < 0.92  # hibari_prob 0.85
+    renditions = {(j.text, j.hibari) for j in plan_native_corpus(first, tmp_path)["train_native"]}
+    assert not renditions & {(j.text, j.hibari) for j in train if j.hibari is not None}
