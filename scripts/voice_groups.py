@@ -30,18 +30,13 @@ def _last(results: dict, decoding: str) -> float:
     return [e for e in results["per_exit"] if e["decoding"] == decoding][-1]["wer"]
 
 
-def _criterion(results: dict, kind: str = "entropy", decoding: str = "lm") -> dict | None:
-    threshold = DEFAULT_THRESHOLDS[kind]
-    return next((p for p in results["policies"] if p["criterion"] == kind and p["granularity"] == "chunk"
-                 and p["decoding"] == decoding and abs(p["threshold"] - threshold) < 1e-9), None)
-
-
-def _gate(results: dict | None, decoding: str = "lm") -> dict | None:
-    """The learned gate's per-chunk row (one threshold: the shipped one) of a gate_default evaluation."""
+def _policy(results: dict | None, kind: str, threshold: float | None = None, decoding: str = "lm") -> dict | None:
+    """The per-chunk row of criterion ``kind`` without a hold (at ``threshold``, when given) in ``results``."""
     if results is None:
         return None
-    return next((p for p in results["policies"] if p["criterion"] == "gate" and p["granularity"] == "chunk"
-                 and p["decoding"] == decoding and not p["hold_chunks"]), None)
+    return next((p for p in results["policies"] if p["criterion"] == kind and p["granularity"] == "chunk"
+                 and p["decoding"] == decoding and not p.get("hold_chunks", 0)
+                 and (threshold is None or abs(p["threshold"] - threshold) < 1e-9)), None)
 
 
 def wer_table(model_dir: Path) -> str:
@@ -57,7 +52,8 @@ def wer_table(model_dir: Path) -> str:
         full, chunk = _results(model_dir, split), _results(model_dir, f"{split}_chunk8")
         if full is None or chunk is None:
             continue
-        policy = _gate(_results(model_dir, f"gate_default/{split}")) if gated else _criterion(chunk)
+        policy = (_policy(_results(model_dir, f"gate_default/{split}"), "gate") if gated  # one threshold: the shipped one
+                  else _policy(chunk, "entropy", DEFAULT_THRESHOLDS["entropy"]))
         crit = (f"{policy['wer']:.1f} / {policy['avg_exit_layer']:.1f} / {policy['compute_fraction']:.2f}"
                 if policy else "-")
         fixed = "/".join(f"{e['wer']:.1f}" for e in chunk["per_exit"] if e["decoding"] == "lm")
