@@ -57,6 +57,16 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  # A's stages after the first: train_robust_kokoro.yaml from INIT, cooling down from START over STEPS, on the
+  # training splits CUTS (relative to DATA_DIR) drawn with WEIGHTS. Usage: a_stage RUN INIT START STEPS CUTS WEIGHTS
+  a_stage() {
+    asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/$1" \
+      init_from="$2" optim.cooldown_start="$3" optim.cooldown_steps="$4" "data.train_cuts=[$5]" "data.train_weights=[$6]"
+  }
+  base_cuts=cuts_train.jsonl.gz pseudo=../offline_tts_natural/cuts_train_pseudo.jsonl.gz
+  kokoro=../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz kokoro_more=../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz
+  kokoro_wide=../offline_tts_kokoro_wide/cuts_train_kokoro.jsonl.gz wide=../offline_tts_wide/cuts_train_wide.jsonl.gz
+  native=../offline_tts_native/cuts_train_native.jsonl.gz native_more=../offline_tts_native_more/cuts_train_native.jsonl.gz
   base=${BASE:-$runs/base_splitformer.pt}
   [ -f "$base" ] || git show f79b148:exp/small/model.pt > "$base"
   # the train configs name the natural and Kokoro corpora as ../offline_tts_natural/, ../offline_tts_kokoro/ (and _more/)
@@ -70,52 +80,34 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # A's second stage (shipped 2026-12-07): from A's first stage averaged, both Kokoro draws (4,000
   # sentences, 2.4 h, 3,394 speakers) at half of the batches, the same schedule once more
   asr-ee average --exp-dir "$runs/robust_a" --last 4 --output "$runs/robust_a_stage1.pt" --export
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a2" \
-    init_from="$runs/robust_a_stage1.pt" optim.cooldown_start=1350 optim.cooldown_steps=350 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz]" \
-    "data.train_weights=[0.3, 0.2, 0.2, 0.3]"
+  a_stage robust_a2 "$runs/robust_a_stage1.pt" 1350 350 "$base_cuts, $pseudo, $kokoro, $kokoro_more" "0.3, 0.2, 0.2, 0.3"
   # A's third stage (shipped 2026-12-07, evening): from the second stage averaged, 1,400 steps, a
   # Kokoro share of 0.5 as before with 0.2 of the batches from the wide-text draw (unseen words)
   asr-ee average --exp-dir "$runs/robust_a2" --last 4 --output "$runs/robust_a_stage2.pt" --export
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a3" \
-    init_from="$runs/robust_a_stage2.pt" optim.cooldown_start=1050 optim.cooldown_steps=350 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz, ../offline_tts_kokoro_wide/cuts_train_kokoro.jsonl.gz]" \
-    "data.train_weights=[0.3, 0.2, 0.15, 0.15, 0.2]"
+  a_stage robust_a3 "$runs/robust_a_stage2.pt" 1050 350 "$base_cuts, $pseudo, $kokoro, $kokoro_more, $kokoro_wide" "0.3, 0.2, 0.15, 0.15, 0.2"
   # A's fourth stage (shipped 2026-12-07, night): from the third stage as it shipped (its average
   # interpolated half-way with the base), 1,000 steps with the wide-text corpus (the base engines on
   # 12,000 sentences outside the base) at 0.3 of the batches; stage 3 interpolates it half-way back to its start
   asr-ee average --exp-dir "$runs/robust_a3" --last 4 --output "$runs/robust_a_stage3_raw.pt" --export
   python scripts/interpolate_models.py "$runs/robust_a_stage3_raw.pt" "$base" 0.5 "$runs/robust_a_stage3.pt"
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a4" \
-    init_from="$runs/robust_a_stage3.pt" optim.cooldown_start=650 optim.cooldown_steps=350 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_wide/cuts_train_wide.jsonl.gz]" \
-    "data.train_weights=[0.15, 0.15, 0.4, 0.3]"
+  a_stage robust_a4 "$runs/robust_a_stage3.pt" 650 350 "$base_cuts, $pseudo, $kokoro, $wide" "0.15, 0.15, 0.4, 0.3"
   # A's fifth stage (shipped 2026-12-07, late night): from the fourth as shipped (its average interpolated half-way
   # with the third), 1,650 steps (cool-down from 1,400) with the wide-text corpus at half of the batches (each of its
   # sentences heard about once); stage 3 interpolates it half-way back to its start
   asr-ee average --exp-dir "$runs/robust_a4" --last 4 --output "$runs/robust_a_stage4_raw.pt" --export
   python scripts/interpolate_models.py "$runs/robust_a_stage4_raw.pt" "$runs/robust_a_stage3.pt" 0.5 "$runs/robust_a_stage4.pt"
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a5" \
-    init_from="$runs/robust_a_stage4.pt" optim.cooldown_start=1400 optim.cooldown_steps=250 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_wide/cuts_train_wide.jsonl.gz]" \
-    "data.train_weights=[0.12, 0.08, 0.3, 0.5]"
+  a_stage robust_a5 "$runs/robust_a_stage4.pt" 1400 250 "$base_cuts, $pseudo, $kokoro, $wide" "0.12, 0.08, 0.3, 0.5"
   # A's sixth stage (shipped 2026-12-07, near midnight): from the fifth as shipped (its average interpolated half-way
   # with the fourth), 1,300 steps (cool-down from 1,050) with the native English voices (Hibari, Pico) at 0.35 of the
   # batches; stage 3 ships its average as it is (the stage's rule, eval/ablation_stage6/PLAN.md, picked it)
   asr-ee average --exp-dir "$runs/robust_a5" --last 4 --output "$runs/robust_a_stage5_raw.pt" --export
   python scripts/interpolate_models.py "$runs/robust_a_stage5_raw.pt" "$runs/robust_a_stage4.pt" 0.5 "$runs/robust_a_stage5.pt"
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a6" \
-    init_from="$runs/robust_a_stage5.pt" optim.cooldown_start=1050 optim.cooldown_steps=250 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_wide/cuts_train_wide.jsonl.gz, ../offline_tts_native/cuts_train_native.jsonl.gz]" \
-    "data.train_weights=[0.1, 0.05, 0.2, 0.3, 0.35]"
+  a_stage robust_a6 "$runs/robust_a_stage5.pt" 1050 250 "$base_cuts, $pseudo, $kokoro, $wide, $native" "0.1, 0.05, 0.2, 0.3, 0.35"
   # A's seventh stage (shipped 2026-12-08): from the sixth as shipped (its average), 1,100 steps (cool-down from 850)
   # with both native-voice draws at half of the batches; stage 3 interpolates it 0.75 with its start (its rule,
   # eval/ablation_stage7/PLAN.md, picked that over the average as it is and the half-way point)
   asr-ee average --exp-dir "$runs/robust_a6" --last 4 --output "$runs/robust_a_stage6.pt" --export
-  asr-ee train --config "$recipe/conf/train_robust_kokoro.yaml" --data-dir "$data_dir" --exp-dir "$runs/robust_a7" \
-    init_from="$runs/robust_a_stage6.pt" optim.cooldown_start=850 optim.cooldown_steps=250 \
-    "data.train_cuts=[cuts_train.jsonl.gz, ../offline_tts_natural/cuts_train_pseudo.jsonl.gz, ../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz, ../offline_tts_wide/cuts_train_wide.jsonl.gz, ../offline_tts_native/cuts_train_native.jsonl.gz, ../offline_tts_native_more/cuts_train_native.jsonl.gz]" \
-    "data.train_weights=[0.08, 0.04, 0.16, 0.22, 0.15, 0.35]"
+  a_stage robust_a7 "$runs/robust_a_stage6.pt" 850 250 "$base_cuts, $pseudo, $kokoro, $wide, $native, $native_more" "0.08, 0.04, 0.16, 0.22, 0.15, 0.35"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
