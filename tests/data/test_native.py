@@ -118,3 +118,22 @@ def test_the_second_draw_is_another_draw_with_no_held_out_split(tiny_corpus: Pat
     assert 0.78 < sum(j.engine == "hibari" for j in train) / len(train) < 0.92  # hibari_prob 0.85
     renditions = {(j.text, j.hibari) for j in plan_native_corpus(first, tmp_path)["train_native"]}
     assert not renditions & {(j.text, j.hibari) for j in train if j.hibari is not None}
+
+
+def test_the_third_draw_has_more_pseudo_speakers_over_wider_ranges(tiny_corpus: Path, tmp_path: Path) -> None:
+    """native_third.yaml (A's eighth stage): Hibari in 90%, 90% pseudo-speakers over wider ranges, new renditions."""
+    from asr_ee.config import apply_overrides, load_yaml
+    from asr_ee.data.native_corpus import NativeCorpusConfig, plan_native_corpus
+
+    overrides = [f"base_dir={tiny_corpus}", "top_words=3000", "train_utterances=400"]
+    first, second, third = (apply_overrides(load_yaml(NativeCorpusConfig, f"recipes/offline_tts/conf/{name}.yaml"),
+                                            overrides) for name in ("native", "native_more", "native_third"))
+    train = plan_native_corpus(third, tmp_path)["train_native"]
+    assert 0.84 < sum(j.engine == "hibari" for j in train) / len(train) < 0.96  # hibari_prob 0.9
+    speakers = [j.pseudo for j in train if j.pseudo is not None]
+    assert 0.84 < len(speakers) / len(train) < 0.96  # pseudo_prob 0.9
+    formants = [s.formant for s in speakers]
+    assert min(formants) < 0.86 and max(formants) > 1.18  # beyond the first two draws' 0.86-1.18
+    for earlier in (first, second):
+        renditions = {(j.text, j.hibari) for j in plan_native_corpus(earlier, tmp_path)["train_native"]}
+        assert not renditions & {(j.text, j.hibari) for j in train if j.hibari is not None}
