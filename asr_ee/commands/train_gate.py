@@ -1,13 +1,14 @@
 """``asr-ee train-gate``: train a model's learned exit gate on its frozen encoder's outputs.
 
     asr-ee train-gate --model exp/small/model.pt --cuts data/cuts_dev.jsonl.gz \\
-        [--label tokens] [--reference-layer 10] [--chunk-frames 8 --left-context-chunks 4] [--limit N]
+        [--label tokens|frames|path [--lm LM --path-margin 0.1]] [--reference-layer 10] [--chunk-frames 8 --left-context-chunks 4] [--limit N]
         [--hold-chunks 1] [--output exp/small/model.gate.json]
 
 The encoder runs under the streaming chunk mask (as ``asr-ee evaluate --attention chunk`` runs it,
 which is what a stream computes); for every chunk and exit it collects the gate's features and
 whether the exit's output matches the reference exit's on the chunk (``--label``: ``tokens``, the
-best-path tokens after CTC's collapse, or ``frames``, every frame's best token; the reference is the
+best-path tokens after CTC's collapse, ``frames``, every frame's best token, or ``path``, the path the
+reference's beam + LM decoding takes through the chunk scored nearly as well; the reference is the
 model's streaming ceiling, ``max_exit_layer`` of its defaults, or the last exit: see
 :mod:`asr_ee.exits.gate_labels`), fits one logistic
 regression per exit (:mod:`asr_ee.exits.gate_fit`), records on the same data the compute each threshold
@@ -24,8 +25,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from asr_ee.exits.gate_labels import DEFAULT_PATH_MARGIN
+
 if TYPE_CHECKING:
     import numpy as np
+
+    from asr_ee.decoding.lm import NgramLM
 
     from asr_ee.evaluation import EvaluationConfig
     from asr_ee.inputs import Utterance
@@ -43,9 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="gate file, JSON (default: <model stem>.gate.json beside the model)")
     p.add_argument("--chunk-frames", type=int, default=8, help="encoder frames (40 ms) per chunk")
     p.add_argument("--left-context-chunks", type=int, default=4, help="chunks of left context of the chunk mask")
-    p.add_argument("--label", choices=["tokens", "frames"], default="tokens",
+    p.add_argument("--label", choices=["tokens", "frames", "path"], default="tokens",
                    help="what 'matches the reference exit' means on a chunk: the same best-path tokens "
-                        "(default) or the same best token on every frame")
+                        "(default), the same best token on every frame, or (path) a mean log-probability per "
+                        "frame of the reference's beam + LM path within --path-margin of the reference's")
+    p.add_argument("--lm", type=Path, help="token LM of the path label's beam + LM decoding (default: the shipped "
+                                          "LM with the shipped model)")
+    p.add_argument("--path-margin", type=float, default=DEFAULT_PATH_MARGIN,
+                   help=f"nats per frame the path label allows an exit below the reference (default {DEFAULT_PATH_MARGIN})")
     p.add_argument("--reference-layer", type=int,
                    help="the exit layer the gate compares with (default: the model's max_exit_layer default, "
                         "else the last exit); the gate never goes deeper")
@@ -106,12 +116,27 @@ def chunk_views_per_utterance(encoder: EarlyExitEncoder, items: list, cfg: Evalu
                        visible_keys(num_frames, cfg.chunk_frames, cfg.left_context_chunks))
 
 
+def decoded_path(views: list, reference: int, blank_id: int, cfg: EvaluationConfig, lm: NgramLM | None) -> np.ndarray:
+    """(T,) the frames of an utterance's beam + LM hypothesis at exit ``reference`` (its chunks' views
+    joined), force-aligned to that exit's posteriors: what a ``path`` label scores exits on."""
+    import numpy as np
+
+    from asr_ee.decoding.ctc import prefix_beam_search
+    from asr_ee.exits.gate_labels import viterbi_path
+
+    log_probs = np.concatenate([v[reference].log_probs for v in views])
+    tokens = prefix_beam_search(log_probs, beam=cfg.beam, blank=blank_id, lm=lm, lm_weight=cfg.lm_weight if lm else 0.0,
+                                length_bonus=cfg.length_bonus if lm else 0.0)
+    return viterbi_path(log_probs, tokens, blank_id)
+
+
 def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg: EvaluationConfig, blank_id: int,
-                     *, reference: int | None = None, label: str = "frames"
+                     *, reference: int | None = None, label: str = "frames", lm: NgramLM | None = None,
+                     margin: float = DEFAULT_PATH_MARGIN
                      ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[int]], float, int]:
     """Per readable utterance: (chunks, K-1, F) gate features, (chunks, K-1) labels (exit index
     ``reference``, default the last, as the reference; ``label`` as
-    :func:`~asr_ee.exits.gate_labels.chunk_labels`) and the
+    :func:`~asr_ee.exits.gate_labels.chunk_labels`, ``path`` decoding with ``lm``, within ``margin``) and the
     encoder frames of each chunk; then the mean attended context (frames, as evaluation's summary
     counts it) and how many utterances could not be read."""
     import numpy as np
@@ -121,7 +146,14 @@ def collect_examples(encoder: EarlyExitEncoder, utterances: list[Utterance], cfg
     items, failed = read_as_streams_end(utterances)
     features, labels, frames, keys = [], [], [], 0
     for _, counts, views, seen in chunk_views_per_utterance(encoder, items, cfg):
-        examples = [chunk_examples(v, blank_id, reference=reference, label=label) for v in views]
+        paths = [None] * len(views)
+        if label == "path" and views:
+            top = len(views[0]) - 1 if reference is None else reference
+            bounds = np.cumsum([0] + counts)
+            whole = decoded_path(views, top, blank_id, cfg, lm)
+            paths = [whole[s:e] for s, e in zip(bounds[:-1], bounds[1:])]
+        examples = [chunk_examples(v, blank_id, reference=reference, label=label, path=p, margin=margin)
+                    for v, p in zip(views, paths)]
         if not examples:
             continue
         features.append(np.stack([f for f, _ in examples]))
@@ -145,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_ee.exits.gate_fit import calibrate, fit_gate
     from asr_ee.inputs import InputError, from_cuts
     from asr_ee.models.flops import exit_costs
-    from asr_ee.pretrained import load_pretrained
+    from asr_ee.pretrained import load_pretrained, resolve_lm
 
     try:
         if args.limit is not None and args.limit < 1:
@@ -164,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
         if hold < 0:
             raise ConfigError(f"--hold-chunks must be >= 0, got {hold}")
         utterances = from_cuts(args.cuts)[: args.limit]
+        lm = resolve_lm(args.lm, pretrained, required=True) if args.label == "path" else None
+        if args.lm is not None and args.label != "path":
+            raise ConfigError("--lm is used by the path label only: add --label path")
     except (ConfigError, InputError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"asr-ee train-gate: {e}", file=sys.stderr)
         return 2
@@ -171,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
     encoder, blank_id = pretrained.encoder.eval(), pretrained.tokenizer.blank_id
     reference = layers.index(reference_layer)
     features, labels, frames, context_frames, failed = collect_examples(encoder, utterances, cfg, blank_id,
-                                                                        reference=reference, label=args.label)
+                                                                        reference=reference, label=args.label,
+                                                                        lm=lm, margin=args.path_margin)
     if not features:
         print(f"asr-ee train-gate: no readable utterance in {args.cuts}", file=sys.stderr)
         return 1
@@ -186,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
                                  tops=range(len(layers)))
     gate.info = {"cuts": str(args.cuts), "utterances": len(features), "failed": failed, "chunks": int(x.shape[0]),
                  "label": args.label, "reference_layer": reference_layer,
+                 **({"path_margin": args.path_margin} if args.label == "path" else {}),
                  "chunk_frames": args.chunk_frames, "left_context_chunks": args.left_context_chunks,
                  "context_frames": round(context_frames, 3), "l2": args.l2, "hold_chunks": hold,
                  "match_rate": [round(float(v), 4) for v in y.mean(0)],

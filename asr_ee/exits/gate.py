@@ -41,7 +41,7 @@ import numpy as np
 from asr_ee.config import ConfigError
 from asr_ee.exits.criteria import ExitView, as_array
 from asr_ee.exits.fingerprint import encoder_fingerprint
-from asr_ee.exits.gate_labels import LabelKind, chunk_labels
+from asr_ee.exits.gate_labels import DEFAULT_PATH_MARGIN, LabelKind, chunk_labels
 
 __all__ = ["FEATURES", "CALIBRATION_THRESHOLDS", "ExitGate", "gate_features", "chunk_views", "chunk_examples",
            "gate_path", "legacy_gate_path", "find_gate", "load_gate", "check_gate", "read_legacy_gate",
@@ -100,14 +100,17 @@ def chunk_views(exit_log_probs: Sequence[Any], hidden: Sequence[Any] | None, sta
 
 
 def chunk_examples(views: Sequence[ExitView], blank_id: int, *, reference: int | None = None,
-                   label: LabelKind = "frames") -> tuple[np.ndarray, np.ndarray]:
+                   label: LabelKind = "frames", path: np.ndarray | None = None,
+                   margin: float = DEFAULT_PATH_MARGIN) -> tuple[np.ndarray, np.ndarray]:
     """One chunk's training examples: (K-1, F) features of exits 0 .. K-2 (each given the exits
     before it, as :class:`~asr_ee.exits.criteria.ExitSelector` sees them) and (K-1,) labels, 1 where
     the exit matches exit ``reference`` (default the last) in the sense of ``label``
     (:func:`~asr_ee.exits.gate_labels.chunk_labels`; ``frames``: every frame's best token, the chunk
-    oracle's test)."""
+    oracle's test; ``path``: the reference's decoded path through the chunk, ``path`` given, scored
+    within ``margin``)."""
     features = np.stack([gate_features(views[k], views[:k], blank_id) for k in range(len(views) - 1)])
-    labels = np.array(chunk_labels(views, blank_id, reference=reference, kind=label), np.float32)
+    labels = np.array(chunk_labels(views, blank_id, reference=reference, kind=label, path=path, margin=margin),
+                      np.float32)
     return features, labels
 
 

@@ -8,6 +8,13 @@ A label compares exit k's output on one chunk with a *reference* exit's:
 * ``tokens``: the chunk's best-path tokens, repeats merged and blanks dropped (what CTC greedy
   decoding makes of it), equal the reference's. This is what the text depends on.
 
+* ``path``: the exit scores the path the reference's beam + LM decoding takes through the chunk
+  (its hypothesis, force-aligned to the reference exit's posteriors: one token or blank per frame)
+  nearly as well as the reference does: the mean log-probability per frame of that path under exit k
+  is at least the reference's minus ``margin``. This is what the beam + LM's choice depends on: an
+  exit whose best tokens agree but whose posteriors are flatter (the LM then overrules them) fails
+  it, an exit that keeps the hypothesis likely although its best frame tokens differ passes it.
+
 The reference is the last exit or a ceiling below it: the shipped model streams with exits at most
 at layer 10 (exit 10 with the LM is as good as exit 12), so its gate asks "does exit k say what
 exit 10 says?". Exits at or beyond the reference are labelled 1 (the gate stops there at the
@@ -27,10 +34,11 @@ import numpy as np
 
 from asr_ee.exits.criteria import ExitView
 
-__all__ = ["LABELS", "LabelKind", "best_path_tokens", "chunk_labels"]
+__all__ = ["LABELS", "LabelKind", "best_path_tokens", "chunk_labels", "viterbi_path", "DEFAULT_PATH_MARGIN"]
 
-LabelKind = Literal["frames", "tokens"]
-LABELS: tuple[str, ...] = ("frames", "tokens")
+LabelKind = Literal["frames", "tokens", "path"]
+LABELS: tuple[str, ...] = ("frames", "tokens", "path")
+DEFAULT_PATH_MARGIN = 0.1  # nats per frame a ``path`` label allows an exit below the reference
 
 
 def best_path_tokens(best: np.ndarray, blank_id: int) -> list[int]:
@@ -43,15 +51,56 @@ def best_path_tokens(best: np.ndarray, blank_id: int) -> list[int]:
     return tokens
 
 
+def viterbi_path(log_probs: np.ndarray, tokens: Sequence[int], blank_id: int) -> np.ndarray:
+    """(T,) the token (or blank) of every frame on the most likely CTC path of ``tokens`` through
+    (T, V) ``log_probs``: the forced alignment a ``path`` label scores exits on. Raises
+    ValueError where the tokens need more frames than there are."""
+    lp = np.asarray(log_probs, np.float64)
+    num_frames, tokens = lp.shape[0], list(tokens)
+    states = [blank_id]
+    for token in tokens:
+        states += [token, blank_id]
+    states = np.asarray(states)
+    num_states = len(states)
+    if len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:])) > num_frames:
+        raise ValueError(f"{len(tokens)} tokens need more than {num_frames} frames")
+    # a state may come from itself, the one before, or two before when it skips a blank between two
+    # different tokens
+    skip = np.zeros(num_states, bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    score = np.full(num_states, -np.inf)
+    score[:2] = lp[0, states[:2]]
+    back = np.zeros((num_frames, num_states), np.int64)
+    for t in range(1, num_frames):
+        step, jump = np.full(num_states, -np.inf), np.full(num_states, -np.inf)
+        step[1:], jump[2:] = score[:-1], score[:-2]
+        best = np.stack([score, step, np.where(skip, jump, -np.inf)])
+        back[t] = best.argmax(0)
+        score = best.max(0) + lp[t, states]
+    end = num_states - 1 if num_states == 1 or score[-1] >= score[-2] else num_states - 2
+    path = np.empty(num_frames, np.int64)
+    for t in range(num_frames - 1, -1, -1):
+        path[t] = states[end]
+        end -= back[t, end]
+    return path
+
+
 def chunk_labels(views: Sequence[ExitView], blank_id: int, *, reference: int | None = None,
-                 kind: LabelKind = "frames") -> list[float]:
+                 kind: LabelKind = "frames", path: np.ndarray | None = None,
+                 margin: float = DEFAULT_PATH_MARGIN) -> list[float]:
     """Labels of exits 0 .. K-2 on one chunk (``views``: one per exit): 1.0 where the exit's output
-    matches exit ``reference``'s (default: the last exit) in the sense of ``kind``."""
+    matches exit ``reference``'s (default: the last exit) in the sense of ``kind``. ``path`` (the
+    ``path`` kind only): the chunk's frames of the reference's decoded path (:func:`viterbi_path`)."""
     if kind not in LABELS:
         raise ValueError(f"unknown gate label {kind!r}; choose from {', '.join(LABELS)}")
     reference = len(views) - 1 if reference is None else reference
     if not 0 <= reference < len(views):
         raise ValueError(f"reference exit index {reference} out of range for {len(views)} exits")
+    if kind == "path":
+        if path is None or len(path) != len(views[reference].log_probs):
+            raise ValueError("a 'path' label needs the chunk's frames of the reference's decoded path")
+        frames = np.arange(len(path))
+        target = float(views[reference].log_probs[frames, path].mean()) - margin
     ref = views[reference].argmax
     ref_tokens = best_path_tokens(ref, blank_id) if kind == "tokens" else None
     labels = []
@@ -60,6 +109,8 @@ def chunk_labels(views: Sequence[ExitView], blank_id: int, *, reference: int | N
             labels.append(1.0)
         elif kind == "frames":
             labels.append(float(bool(np.array_equal(views[k].argmax, ref))))
+        elif kind == "path":
+            labels.append(float(views[k].log_probs[frames, path].mean() >= target))
         else:
             labels.append(float(best_path_tokens(views[k].argmax, blank_id) == ref_tokens))
     return labels

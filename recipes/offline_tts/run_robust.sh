@@ -6,8 +6,8 @@
 # averaged, shipped and evaluated per voice group.
 #
 # Usage: recipes/offline_tts/run_robust.sh
-#   stage 1  asr-ee prepare offline + natural + kokoro (three draws) + wide + native (two draws) -> $DATA_DIR,
-#            $NATURAL_DIR, $KOKORO_DIR, $KOKORO_MORE_DIR, $KOKORO_WIDE_DIR, $WIDE_CORPUS_DIR, $NATIVE_DIR, $NATIVE_MORE_DIR
+#   stage 1  asr-ee prepare offline + natural + kokoro (three draws) + wide + native (three draws) -> $DATA_DIR,
+#            $NATURAL_DIR, $KOKORO_DIR, $KOKORO_MORE_DIR, $KOKORO_WIDE_DIR, $WIDE_CORPUS_DIR, $NATIVE_DIR, $NATIVE_MORE_DIR, $NATIVE_THIRD_DIR
 #   stage 2  train A (base + pseudo-speakers + Kokoro) and B (base + pseudo-speakers + the Piper voice),
 #            one thread each, side by side; then A's second stage: from A's average, both Kokoro draws at
 #            half of the batches; then its third: the wide-text draw added (0.2 of the batches); then its
@@ -34,6 +34,7 @@ kokoro_wide_dir=${KOKORO_WIDE_DIR:-data/offline_tts_kokoro_wide}
 wide_dir=${WIDE_CORPUS_DIR:-data/offline_tts_wide}
 native_dir=${NATIVE_DIR:-data/offline_tts_native}
 native_more_dir=${NATIVE_MORE_DIR:-data/offline_tts_native_more}
+native_third_dir=${NATIVE_THIRD_DIR:-data/offline_tts_native_third}
 runs=${RUNS:-runs}
 stage=${STAGE:-1}
 stop_stage=${STOP_STAGE:-3}
@@ -53,6 +54,9 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
   # a second, larger draw of them (12,000 utterances, Hibari in 85%; no held-out split of its own): A's seventh stage
   asr-ee prepare native --config "$recipe/conf/native_more.yaml" --output-dir "$native_more_dir" base_dir="$data_dir" \
+    "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
+  # a third draw (12,000 utterances, Hibari in 90%, 90% pseudo-speakers over wider ranges): A's eighth stage
+  asr-ee prepare native --config "$recipe/conf/native_third.yaml" --output-dir "$native_third_dir" base_dir="$data_dir" \
     "exclude=[$kokoro_wide_dir/text/sentences_kokoro_heldout.txt]"
 fi
 

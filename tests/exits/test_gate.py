@@ -221,6 +221,21 @@ def test_evaluation_reports_the_gate(tokenizer: Tokenizer) -> None:
     assert failed == 0 and len(features) == 2 and features[0].shape[1:] == (3, len(FEATURES))
     assert 0 < sum(map(sum, frames)) <= sum(r.encoder_frames for r in result.utterances)  # less the tail silence
     assert labels[0].shape == features[0].shape[:2] and context > CHUNK
+    # path labels: the last exit's beam decoding, force-aligned, scored per chunk and exit
+    from asr_ee.commands.train_gate import chunk_views_per_utterance, decoded_path, read_as_streams_end
+    from asr_ee.exits.gate_labels import chunk_labels
+
+    _, path_labels, path_frames, _, _ = collect_examples(encoder, utterances, cfg, tokenizer.blank_id, label="path",
+                                                         margin=0.05)
+    assert path_frames == frames and [y.shape for y in path_labels] == [y.shape for y in labels]
+    _, counts, views, _ = next(chunk_views_per_utterance(encoder, read_as_streams_end(utterances[:1])[0], cfg))
+    whole = decoded_path(views, 3, tokenizer.blank_id, cfg, None)
+    assert len(whole) == sum(counts)
+    by_hand = [chunk_labels(v, tokenizer.blank_id, kind="path", path=whole[s:s + n], margin=0.05)
+               for v, s, n in zip(views, np.cumsum([0] + counts[:-1]), counts)]
+    assert np.array_equal(path_labels[0], np.array(by_hand, np.float32))
+    loose = collect_examples(encoder, utterances, cfg, tokenizer.blank_id, label="path", margin=50.0)[1]
+    assert all(bool((y == 1).all()) for y in loose)  # a margin wider than any gap passes every exit
 
 
 def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer, tmp_path: Path) -> None:
@@ -269,6 +284,20 @@ def test_train_gate_command_writes_a_gate_beside_the_model(tokenizer: Tokenizer,
     assert max(layer for _, _, layer in capped.calibration[3]) <= 3.0
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"),
                  "--reference-layer", "5"]) == 2  # not an exit layer
+    # the path label decodes with an LM: this model's own (the shipped LM belongs to the shipped model)
+    cut_args = ["--cuts", str(tmp_path / "cuts.jsonl.gz"), "--chunk-frames", str(CHUNK), "--left-context-chunks",
+                str(LEFT), "--threads", "1"]
+    assert main(["train-gate", "--model", str(model_path), "--label", "path", *cut_args]) == 2  # needs --lm
+    from asr_ee.decoding.lm import build_ngram
+    lm = build_ngram([tokenizer.encode(s) for s in SENTENCES], tokenizer.vocab_size, order=3,
+                     blank=tokenizer.blank_id)
+    lm.info["tokenizer"] = tokenizer.fingerprint
+    lm.save(tmp_path / "lm.pt")
+    assert main(["train-gate", "--model", str(model_path), "--lm", str(tmp_path / "lm.pt"), *cut_args]) == 2
+    path_gate = tmp_path / "path.gate.json"
+    assert main(["train-gate", "--model", str(model_path), "--label", "path", "--lm", str(tmp_path / "lm.pt"),
+                 "--path-margin", "0.2", "--output", str(path_gate), *cut_args]) == 0
+    assert load_gate(path_gate).label == "path@4" and load_gate(path_gate).info["path_margin"] == 0.2
     # calibrated for streams that hold depth: every threshold costs at least as much, and budgets say so
     held_path = tmp_path / "held.gate.json"
     assert main(["train-gate", "--model", str(model_path), "--cuts", str(tmp_path / "cuts.jsonl.gz"), "--hold-chunks",

@@ -44,3 +44,37 @@ def test_a_reference_below_the_last_exit() -> None:
         chunk_labels(views, BLANK, reference=4)
     with pytest.raises(ValueError, match="unknown gate label"):
         chunk_labels(views, BLANK, kind="words")  # type: ignore[arg-type]
+
+
+def test_viterbi_path_is_the_forced_alignment_of_the_tokens() -> None:
+    from asr_ee.exits.gate_labels import viterbi_path
+
+    # frames favour 0 3 3 0 4 0; the tokens [3, 4] force that path (repeats of 3 stay one token)
+    log_probs = np.log(np.full((6, V), 0.02))
+    for t, token in enumerate([0, 3, 3, 0, 4, 0]):
+        log_probs[t, token] = np.log(0.9)
+    assert viterbi_path(log_probs, [3, 4], BLANK).tolist() == [0, 3, 3, 0, 4, 0]
+    # a repeated token needs a blank between its two copies, even where no frame prefers one
+    path = viterbi_path(log_probs, [3, 3], BLANK).tolist()
+    assert best_path_tokens(np.array(path), BLANK) == [3, 3] and path[:4] == [0, 3, 3, 0]
+    assert viterbi_path(log_probs, [], BLANK).tolist() == [0] * 6
+    with pytest.raises(ValueError, match="more than 2 frames"):
+        viterbi_path(log_probs[:2], [3, 3], BLANK)
+
+
+def test_path_labels_follow_the_decoded_path_not_the_best_frames() -> None:
+    """An exit whose best frames agree but which holds the decoded path far less likely fails; one
+    whose best frames differ but which scores the path nearly as well passes."""
+    ref = _view([0, 3, 0, 4])
+    path = np.array([0, 3, 0, 4])
+    flat = np.log(np.full((4, V), 0.1)).astype(np.float32)
+    flat[np.arange(4), path] = np.log(0.5)          # same best frames, flatter: -0.69 a frame against -0.01
+    close = ref.log_probs.copy()
+    close[3] = np.log(np.full(V, 0.01))
+    close[3, 4], close[3, 2] = np.log(0.45), np.log(0.5)  # frame 3 prefers 2, keeps 4 likely
+    views = [ExitView(flat), ExitView(close), ref]
+    assert chunk_labels(views, BLANK, kind="tokens") == [1.0, 0.0]
+    assert chunk_labels(views, BLANK, kind="path", path=path, margin=0.3) == [0.0, 1.0]
+    assert chunk_labels(views, BLANK, kind="path", path=path, margin=1.0) == [1.0, 1.0]
+    with pytest.raises(ValueError, match="decoded path"):
+        chunk_labels(views, BLANK, kind="path")
