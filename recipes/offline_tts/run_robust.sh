@@ -13,17 +13,18 @@
 #            half of the batches; then its third: the wide-text draw added (0.2 of the batches); then its
 #            fourth: the wide-text corpus of the base engines at 0.3 of the batches; then its fifth: that corpus
 #            at half of the batches; then its sixth: the native English voices at 0.35 of the batches;
-#            then its seventh: both native-voice draws at half of the batches
+#            then its seventh: both native-voice draws at half of the batches; then its eighth: the third draw added
+#            (natives at 0.55 of the batches)
 #   stage 3  average and evaluate each run, interpolate it 0.5/0.5 with where it started (B: the base; A's
 #            fourth stage: the third as shipped), ship A into exp/small
-#            (the default model) and B into exp/small-natural, and evaluate both (A's seventh stage: 0.75 of it, 0.25 of the sixth as shipped)
+#            (the default model) and B into exp/small-natural, and evaluate both (A's eighth stage: 0.75 of it, 0.25 of the seventh as shipped)
 # Environment: DATA_DIR (default data/offline_tts_small), NATURAL_DIR (default data/offline_tts_natural),
 #   RUNS (default runs), BASE (the model both start from; default: the base Splitformer as shipped
 #   in commit f79b148, taken from git history), STAGE/STOP_STAGE (default 1 and 3).
-# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 + 41 + 13 + 7 + 10 min; stage 2 56 min for A
+# Measured (2 cores, other work beside it): stage 1 4 + 13 + 27 + 45 + 41 + 13 + 7 + 10 + 7 min; stage 2 56 min for A
 # (1,700 steps, 2026-12-07, beside a second run) and 72 min for B (1,600 steps) side by side, A's second
 # stage 57 min (1,700 steps, beside a twin run), its third 52 min (1,400 steps, beside a twin), its fourth
-# 33 min (1,000 steps, beside a twin), its fifth 52 min (1,650 steps, beside a twin), its sixth 37 min (1,300 steps, beside a twin), its seventh 33 min (1,100 steps, beside a twin); stage 3 ~30 min.
+# 33 min (1,000 steps, beside a twin), its fifth 52 min (1,650 steps, beside a twin), its sixth 37 min (1,300 steps, beside a twin), its seventh 33 min (1,100 steps, beside a twin), its eighth 39 min (1,100 steps, beside a twin); stage 3 ~30 min.
 set -euo pipefail
 recipe=recipes/offline_tts
 data_dir=${DATA_DIR:-data/offline_tts_small}
@@ -71,6 +72,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   kokoro=../offline_tts_kokoro/cuts_train_kokoro.jsonl.gz kokoro_more=../offline_tts_kokoro_more/cuts_train_kokoro.jsonl.gz
   kokoro_wide=../offline_tts_kokoro_wide/cuts_train_kokoro.jsonl.gz wide=../offline_tts_wide/cuts_train_wide.jsonl.gz
   native=../offline_tts_native/cuts_train_native.jsonl.gz native_more=../offline_tts_native_more/cuts_train_native.jsonl.gz
+  native_third=../offline_tts_native_third/cuts_train_native.jsonl.gz
   base=${BASE:-$runs/base_splitformer.pt}
   [ -f "$base" ] || git show f79b148:exp/small/model.pt > "$base"
   # the train configs name the natural and Kokoro corpora as ../offline_tts_natural/, ../offline_tts_kokoro/ (and _more/)
@@ -112,6 +114,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   # eval/ablation_stage7/PLAN.md, picked that over the average as it is and the half-way point)
   asr-ee average --exp-dir "$runs/robust_a6" --last 4 --output "$runs/robust_a_stage6.pt" --export
   a_stage robust_a7 "$runs/robust_a_stage6.pt" 850 250 "$base_cuts, $pseudo, $kokoro, $wide, $native, $native_more" "0.08, 0.04, 0.16, 0.22, 0.15, 0.35"
+  # A's eighth stage (shipped 2026-12-08, morning): from the seventh as shipped (0.75 of its average, 0.25 of the sixth),
+  # 1,100 steps (cool-down from 850) with the third native-voice draw added (natives at 0.55 of the batches, the third
+  # draw at 0.3); stage 3 interpolates it 0.75 with its start (its rule, eval/ablation_stage8/PLAN.md, picked that)
+  asr-ee average --exp-dir "$runs/robust_a7" --last 4 --output "$runs/robust_a_stage7_raw.pt" --export
+  python scripts/interpolate_models.py "$runs/robust_a_stage7_raw.pt" "$runs/robust_a_stage6.pt" 0.75 "$runs/robust_a_stage7.pt"
+  a_stage robust_a8 "$runs/robust_a_stage7.pt" 850 250 "$base_cuts, $pseudo, $kokoro, $wide, $native, $native_more, $native_third" \
+    "0.08, 0.04, 0.14, 0.19, 0.1, 0.15, 0.3"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
@@ -119,20 +128,22 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # (WiSE-FT: keeps the unseen-voice gains, gives the synthetic test split back) and shipped
   base=${BASE:-$runs/base_splitformer.pt}
   export WIDE_DIR="$kokoro_wide_dir"  # the LM leaves its held-out sentences out; their splits are evaluated
-  bash scripts/ship_small_model.sh "$runs/robust_a7" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
+  bash scripts/ship_small_model.sh "$runs/robust_a8" "$data_dir" 4 "$runs/a_raw" "$natural_dir"
   LM=$runs/a_raw/lm.pt bash scripts/ship_small_model.sh "$runs/robust_b" "$data_dir" 4 "$runs/b_raw" "$natural_dir"
   for pair in "a_raw exp/small" "b_raw exp/small-natural"; do
     set -- $pair
     mkdir -p "$2/eval" && cp "$runs/$1/lm.pt" "$2/lm.pt" && cp "$runs/$1/train.yaml" "$2/train.yaml"
-    if [ "$1" = a_raw ]; then  # A's seventh stage: 0.75 of its average, 0.25 of the sixth (its rule picked it)
-      python scripts/interpolate_models.py "$runs/$1/model.pt" "$runs/robust_a_stage6.pt" 0.75 "$2/model.pt"
+    if [ "$1" = a_raw ]; then  # A's eighth stage: 0.75 of its average, 0.25 of the seventh as shipped (its rule picked it)
+      python scripts/interpolate_models.py "$runs/$1/model.pt" "$runs/robust_a_stage7.pt" 0.75 "$2/model.pt"
     else                       # B: half-way back to the base
       python scripts/interpolate_models.py "$runs/$1/model.pt" "$base" 0.5 "$2/model.pt"
     fi
-    if [ "$2" = exp/small ]; then  # A, the default model: the learned exit gate, trained on dev for it
+    if [ "$2" = exp/small ]; then  # A, the default model: the learned exit gate, trained on dev for it (the path
+      # label and threshold 0.75: eval/gate_label_stage7/NOTES.md's rule, applied in eval/gate_label_stage8/)
       python scripts/stamp_defaults.py "$2/model.pt" \
-        '{"lm": "lm.pt", "max_exit_layer": 10, "criterion": {"kind": "gate", "threshold": 0.9}}'
-      asr-ee train-gate --model "$2/model.pt" --cuts "$data_dir/cuts_dev.jsonl.gz" | tee "$2/eval/train_gate.txt"
+        '{"lm": "lm.pt", "max_exit_layer": 10, "criterion": {"kind": "gate", "threshold": 0.75}}'
+      asr-ee train-gate --model "$2/model.pt" --cuts "$data_dir/cuts_dev.jsonl.gz" --label path --lm "$2/lm.pt" \
+        | tee "$2/eval/train_gate.txt"
     fi
     asr-ee evaluate "$data_dir/cuts_dev.jsonl.gz" --model "$2/model.pt" --lm "$2/lm.pt" --decoding greedy+lm --output-dir "$2/eval/dev"
     KOKORO_DIR="$kokoro_dir" NATIVE_DIR="$native_dir" bash scripts/evaluate_voice_groups.sh "$2" "$data_dir" "$natural_dir"  # + WIDE_DIR's splits
