@@ -7,7 +7,7 @@
 # recorded human clips of alsa-utils transcribed by the streaming recognizer with the model's LM
 # and defaults (no load controller: its exits follow the machine's load, not the audio).
 # With a learned gate beside the model (model.gate.json), also the shipped criterion streamed: the gate at
-# GATE_THRESHOLD (default 0.9, the shipped one) and the fixed exits, MODEL_DIR/eval/gate_default/<split>/.
+# GATE_THRESHOLD (default: the model's own gate threshold, 0.75 where it names none) and the fixed exits, MODEL_DIR/eval/gate_default/<split>/.
 # Writes MODEL_DIR/eval/<split>[_chunk8]/ and MODEL_DIR/eval/alsa.tsv, then prints the summary table
 # (scripts/voice_groups.py).
 # Usage: bash scripts/evaluate_voice_groups.sh MODEL_DIR DATA_DIR NATURAL_DIR [SPLITS]
@@ -26,7 +26,9 @@ native_dir=${NATIVE_DIR:-}
 splits=${4:-test test_heldout_voices natural${kokoro_dir:+ kokoro_heldout}${wide_dir:+ wide_kokoro wide_natural}${native_dir:+ hibari_heldout}}
 threads=${THREADS:-1}
 asr=".venv/bin/asr-ee"
-gate_threshold=${GATE_THRESHOLD:-0.9}
+gate_threshold=${GATE_THRESHOLD:-$(.venv/bin/python -c "import sys; from asr_ee.checkpoint import load_checkpoint
+criterion = (load_checkpoint(sys.argv[1]).get('info', {}).get('defaults') or {}).get('criterion') or {}
+print(criterion.get('threshold', 0.75) if criterion.get('kind') == 'gate' else 0.75)" "$model_dir/model.pt")}
 for split in $splits; do
   cuts="$data_dir/cuts_$split.jsonl.gz"
   [ "$split" = natural ] && cuts="$natural_dir/cuts_natural.jsonl.gz"
