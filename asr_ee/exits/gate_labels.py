@@ -53,35 +53,20 @@ def best_path_tokens(best: np.ndarray, blank_id: int) -> list[int]:
 
 def viterbi_path(log_probs: np.ndarray, tokens: Sequence[int], blank_id: int) -> np.ndarray:
     """(T,) the token (or blank) of every frame on the most likely CTC path of ``tokens`` through
-    (T, V) ``log_probs``: the forced alignment a ``path`` label scores exits on. Raises
-    ValueError where the tokens need more frames than there are."""
-    lp = np.asarray(log_probs, np.float64)
-    num_frames, tokens = lp.shape[0], list(tokens)
-    states = [blank_id]
-    for token in tokens:
-        states += [token, blank_id]
-    states = np.asarray(states)
-    num_states = len(states)
-    if len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:])) > num_frames:
-        raise ValueError(f"{len(tokens)} tokens need more than {num_frames} frames")
-    # a state may come from itself, the one before, or two before when it skips a blank between two
-    # different tokens
-    skip = np.zeros(num_states, bool)
-    skip[3::2] = states[3::2] != states[1:-2:2]
-    score = np.full(num_states, -np.inf)
-    score[:2] = lp[0, states[:2]]
-    back = np.zeros((num_frames, num_states), np.int64)
-    for t in range(1, num_frames):
-        step, jump = np.full(num_states, -np.inf), np.full(num_states, -np.inf)
-        step[1:], jump[2:] = score[:-1], score[:-2]
-        best = np.stack([score, step, np.where(skip, jump, -np.inf)])
-        back[t] = best.argmax(0)
-        score = best.max(0) + lp[t, states]
-    end = num_states - 1 if num_states == 1 or score[-1] >= score[-2] else num_states - 2
-    path = np.empty(num_frames, np.int64)
-    for t in range(num_frames - 1, -1, -1):
-        path[t] = states[end]
-        end -= back[t, end]
+    (T, V) ``log_probs``: the forced alignment a ``path`` label scores exits on (the decoders' own
+    :func:`~asr_ee.decoding.align.align_tokens`, every token kept). Raises ValueError where the
+    tokens need more frames than there are."""
+    from asr_ee.decoding.align import TopKPosteriors, align_tokens
+
+    lp = np.asarray(log_probs)
+    tokens = list(tokens)
+    if len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:])) > lp.shape[0]:
+        raise ValueError(f"{len(tokens)} tokens need more than {lp.shape[0]} frames")
+    posteriors = TopKPosteriors(k=lp.shape[1])
+    posteriors.append(lp)
+    path = np.full(lp.shape[0], blank_id, np.int64)
+    for span in align_tokens(posteriors, tokens, blank=blank_id):
+        path[span.start:span.end] = span.token
     return path
 
 
